@@ -1,0 +1,58 @@
+# The verbs a person types. `make run` and `make test` work on a fresh clone:
+# they install what they need on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+NODE_BIN := node_modules/.bin
+JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
+
+.PHONY: help deps gen build typecheck lint format test unit run bench tools clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+# npm ci only when the lockfile changed since the last install.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.installed ## install npm dependencies (and system tools the tests use)
+	@bash scripts/ensure-system-deps.sh
+
+gen: deps ## generate protobuf code (buf + ts-proto) into node/src/gen
+	@rm -rf node/src/gen
+	$(NODE_BIN)/buf generate --template node/proto/buf.gen.yaml node/proto
+
+build: gen ## compile TypeScript into dist/
+	$(NODE_BIN)/tsc -p tsconfig.build.json
+
+typecheck: gen ## tsc --noEmit over sources and tests
+	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
+
+lint: deps ## eslint + prettier --check + buf lint
+	$(NODE_BIN)/eslint .
+	$(NODE_BIN)/prettier --check .
+	$(NODE_BIN)/buf lint node/proto
+
+format: deps ## rewrite sources with prettier and eslint --fix
+	$(NODE_BIN)/prettier --write .
+	$(NODE_BIN)/eslint --fix .
+
+test: build typecheck lint ## the one test command: types, lint, unit + integration tests
+	@mkdir -p .cache
+	@set +e; $(JEST) --json --outputFile=.cache/jest.json $(JEST_ARGS); rc=$$?; \
+	  node scripts/jest-totals.mjs .cache/jest.json; exit $$rc
+
+unit: gen ## only the fast unit tests
+	$(JEST) node/test/unit operator/test/unit
+
+run: build ## start PostgreSQL, the demo legacy API and 3 nodes on 127.0.0.1-3
+	node dist/node/src/dev/cluster.js
+
+bench: build ## the prototype's benchmark shape against a local 3-node cluster
+	node dist/node/src/bench/main.js
+
+tools: ## build grpcurl into .cache/bin (Go module proxy)
+	@bash scripts/build-tools.sh
+
+clean: ## remove build outputs
+	rm -rf dist node/src/gen .cache/jest.json
