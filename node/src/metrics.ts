@@ -157,6 +157,6 @@ export class NodeMetrics {
 
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);
-    collectDefaultMetrics({ register: this.registry, prefix: 'kvring_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'kvring_' });
   }
 }
