@@ -1,0 +1,181 @@
+// Versioned schema migrations of the data table, recorded per table in
+// kvring_schema_migrations and applied at start under an advisory lock: every
+// node of a cluster starts at once, and exactly one of them must migrate
+// while the others wait and then find the work done.
+//
+// Migration 1 creates the table in the prototype's shape (key, value), so a
+// prototype's existing kv_store and a fresh database go through the same
+// steps: migration 2 adds what kvring needs, existing rows getting version 1.
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { quoteDerived, quoteTable } from './names.js';
+
+export const MIGRATIONS_TABLE = 'kvring_schema_migrations';
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Statements, given the quoted table name and the table name as configured. */
+  readonly statements: (quoted: string, table: string) => readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'data table in the prototype shape',
+    statements: (t) => [`CREATE TABLE IF NOT EXISTS ${t} (key text PRIMARY KEY, value bytea)`],
+  },
+  {
+    version: 2,
+    name: 'versions, tombstones, expiry and timestamps',
+    // DEFAULT 1 gives rows a prototype wrote version 1; now() is stable, so
+    // adding these columns does not rewrite a large table.
+    statements: (t) => [
+      `ALTER TABLE ${t}
+         ADD COLUMN IF NOT EXISTS version bigint NOT NULL DEFAULT 1,
+         ADD COLUMN IF NOT EXISTS tombstone boolean NOT NULL DEFAULT false,
+         ADD COLUMN IF NOT EXISTS expires_at timestamptz NULL,
+         ADD COLUMN IF NOT EXISTS created_at timestamptz NOT NULL DEFAULT now(),
+         ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now()`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'index for changedSince (anti-entropy scans by updated_at, key)',
+    statements: (t, table) => [
+      `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_updated_at_key_idx')} ON ${t} (updated_at, key)`,
+    ],
+  },
+];
+
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Thrown when the table exists but cannot be used as is (wrong column types, no unique key, ...). */
+export class SchemaError extends Error {
+  override readonly name = 'SchemaError';
+}
+
+export interface MigrateResult {
+  /** Versions this call applied (empty when another node, or an earlier start, did). */
+  readonly applied: readonly number[];
+  readonly version: number;
+}
+
+/**
+ * Brings `table` to the latest schema and checks it. Idempotent and safe to
+ * run from many nodes at once. `timeoutMs` bounds each statement, including
+ * the wait for the lock held by a node that is migrating.
+ */
+export async function migrate(
+  client: pg.ClientBase,
+  table: string,
+  log: Logger,
+  timeoutMs: number,
+): Promise<MigrateResult> {
+  const quoted = quoteTable(table);
+  // Fast path: nothing to do, no lock taken (the usual case for every start but the first).
+  if ((await appliedVersions(client, table)).has(LATEST_VERSION)) {
+    await checkSchema(client, table);
+    return { applied: [], version: LATEST_VERSION };
+  }
+  const applied: number[] = [];
+  await client.query('BEGIN');
+  try {
+    await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('${MIGRATIONS_TABLE}'))`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+         table_name text NOT NULL,
+         version integer NOT NULL,
+         name text NOT NULL,
+         applied_at timestamptz NOT NULL DEFAULT now(),
+         PRIMARY KEY (table_name, version))`,
+    );
+    const done = await appliedVersions(client, table);
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      for (const sql of m.statements(quoted, table)) await client.query(sql);
+      await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (table_name, version, name) VALUES ($1, $2, $3)`, [
+        table,
+        m.version,
+        m.name,
+      ]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+  if (applied.length > 0) log.info({ table, applied }, 'PostgreSQL schema migrated');
+  await checkSchema(client, table);
+  return { applied, version: LATEST_VERSION };
+}
+
+async function appliedVersions(client: pg.ClientBase, table: string): Promise<Set<number>> {
+  const exists = await client.query<{ t: string | null }>(`SELECT to_regclass($1)::text AS t`, [
+    MIGRATIONS_TABLE,
+  ]);
+  if (!exists.rows[0]?.t) return new Set();
+  const res = await client.query<{ version: number }>(
+    `SELECT version FROM ${MIGRATIONS_TABLE} WHERE table_name = $1`,
+    [table],
+  );
+  return new Set(res.rows.map((r) => r.version));
+}
+
+// What the store's statements rely on, by column: accepted type names.
+const EXPECTED_COLUMNS: Record<string, readonly string[]> = {
+  key: ['text', 'character varying'],
+  value: ['bytea'],
+  version: ['bigint'],
+  tombstone: ['boolean'],
+  expires_at: ['timestamp with time zone'],
+  created_at: ['timestamp with time zone'],
+  updated_at: ['timestamp with time zone'],
+};
+
+/**
+ * Fails with a SchemaError naming the problem when the table (say, a
+ * prototype's kv_store with a different shape) cannot serve the store's
+ * statements, rather than failing every write later.
+ */
+export async function checkSchema(client: pg.ClientBase, table: string): Promise<void> {
+  const quoted = quoteTable(table);
+  const enc = await client.query<{ enc: string }>(`SELECT current_setting('server_encoding') AS enc`);
+  if (enc.rows[0]?.enc !== 'UTF8')
+    throw new SchemaError(
+      `database encoding is ${enc.rows[0]?.enc ?? 'unknown'}; kvring needs UTF8 (keys are Unicode text)`,
+    );
+  const cols = await client.query<{ name: string; type: string; notnull: boolean; hasdef: boolean }>(
+    `SELECT attname AS name, format_type(atttypid, NULL) AS type, attnotnull AS notnull, atthasdef AS hasdef
+       FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped`,
+    [quoted],
+  );
+  if (cols.rows.length === 0) throw new SchemaError(`table ${table} does not exist after migration`);
+  const byName = new Map(cols.rows.map((c) => [c.name, c]));
+  for (const [name, types] of Object.entries(EXPECTED_COLUMNS)) {
+    const col = byName.get(name);
+    if (!col) throw new SchemaError(`table ${table} has no column ${name}`);
+    if (!types.includes(col.type))
+      throw new SchemaError(
+        `table ${table}: column ${name} is ${col.type}; kvring needs ${types.join(' or ')}`,
+      );
+  }
+  const extra = cols.rows.filter((c) => !(c.name in EXPECTED_COLUMNS) && c.notnull && !c.hasdef);
+  if (extra.length > 0)
+    throw new SchemaError(
+      `table ${table}: column(s) ${extra.map((c) => c.name).join(', ')} are NOT NULL without a default; ` +
+        'kvring does not fill them, so every write would fail',
+    );
+  const unique = await client.query(
+    `SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+      WHERE i.indrelid = to_regclass($1) AND i.indisunique AND i.indnkeyatts = 1
+        AND a.attname = 'key' AND i.indpred IS NULL`,
+    [quoted],
+  );
+  if (unique.rowCount === 0)
+    throw new SchemaError(
+      `table ${table} has no primary key or unique index on key alone (upserts need one)`,
+    );
+}

@@ -1,0 +1,47 @@
+// Validation of what goes into SQL text or into a `text` column: the table
+// name (a setting, spliced into statements, so it is checked and quoted) and
+// keys (bound as parameters, but PostgreSQL text has limits of its own).
+import { InvalidKeyError } from './errors.js';
+
+/** Same rule as KVRING_POSTGRES_TABLE's validation: a plain, unqualified SQL identifier. */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/**
+ * A B-tree index entry holds at most ~2700 bytes; a longer key would fail the
+ * whole group commit it travels in. Keys are also limited by the node
+ * (KVRING_MAX_KEY_BYTES, default 1024); this is the store's own hard bound.
+ */
+export const MAX_KEY_BYTES = 2048;
+
+// An unpaired UTF-16 surrogate: Buffer/UTF-8 encoding would silently turn it
+// into U+FFFD, so two different JS keys would map to one stored key.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Returns `name` double-quoted for SQL, after checking it is a plain identifier. */
+export function quoteTable(name: string): string {
+  if (!IDENTIFIER.test(name))
+    throw new Error(
+      `KVRING_POSTGRES_TABLE: expected an SQL identifier (letters, digits, _; at most 63), got ${JSON.stringify(name)}`,
+    );
+  return `"${name}"`;
+}
+
+/** A derived object name (index) for a table, kept within PostgreSQL's 63-byte identifier limit. */
+export function quoteDerived(table: string, suffix: string): string {
+  const name = `${table.slice(0, 63 - suffix.length)}${suffix}`;
+  return quoteTable(name);
+}
+
+/** Throws InvalidKeyError unless PostgreSQL `text` can store `key` exactly as given. */
+export function checkKey(key: string): void {
+  if (typeof key !== 'string') throw new InvalidKeyError('key must be a string');
+  if (key.includes('\0'))
+    throw new InvalidKeyError('key contains a NUL character, which PostgreSQL text cannot hold');
+  if (LONE_SURROGATE.test(key))
+    throw new InvalidKeyError('key contains an unpaired UTF-16 surrogate (not valid Unicode)');
+  const bytes = Buffer.byteLength(key, 'utf8');
+  if (bytes > MAX_KEY_BYTES)
+    throw new InvalidKeyError(
+      `key is ${bytes} bytes in UTF-8; the PostgreSQL store takes at most ${MAX_KEY_BYTES}`,
+    );
+}

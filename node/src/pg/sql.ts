@@ -1,0 +1,78 @@
+// The statements of the store, for one (quoted) table. Every timestamp and
+// every expiry is computed by PostgreSQL (now()), never by a node's clock.
+
+/** Remaining TTL in ms (at least 1 while live), 0 when the row has no expiry. */
+const TTL_MS = `CASE WHEN expires_at IS NULL THEN 0
+  ELSE greatest(1, ceil(extract(epoch FROM (expires_at - now())) * 1000))::bigint END`;
+const LIVE = `(expires_at IS NULL OR expires_at > now())`;
+const ROW = `key, value, version, tombstone, ${TTL_MS} AS ttl_ms`;
+
+export interface RowRecord {
+  key: string;
+  value: Buffer | null;
+  version: string;
+  tombstone: boolean;
+  ttl_ms: string;
+}
+
+export interface ChangedRecord extends RowRecord {
+  expired: boolean;
+  cursor_at: string;
+}
+
+export function statements(t: string) {
+  return {
+    /**
+     * One round of a group commit: $1 keys (distinct), $2 values, $3
+     * tombstone flags, $4 TTLs in ms (0 = none). Rows are taken in key order
+     * ("C" collation) so that concurrent flushes lock rows in one order and
+     * cannot deadlock. New keys get version 1, existing ones version + 1.
+     */
+    upsert: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
+      SELECT u.key, u.value, 1, u.tombstone,
+             CASE WHEN u.ttl_ms > 0 THEN now() + u.ttl_ms * interval '1 millisecond' END, now(), now()
+        FROM unnest($1::text[], $2::bytea[], $3::boolean[], $4::bigint[]) AS u(key, value, tombstone, ttl_ms)
+       ORDER BY u.key COLLATE "C"
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1,
+             tombstone = EXCLUDED.tombstone, expires_at = EXCLUDED.expires_at, updated_at = now()
+      RETURNING key, version`,
+
+    read: `SELECT ${ROW} FROM ${t} WHERE key = $1 AND ${LIVE}`,
+
+    readMany: `SELECT ${ROW} FROM ${t} WHERE key = ANY($1::text[]) AND ${LIVE}`,
+
+    versions: `SELECT key, version FROM ${t} WHERE key = ANY($1::text[]) AND ${LIVE}`,
+
+    /**
+     * Read-through insert: writes $2 only where no live row exists (absent,
+     * or expired and not a tombstone); a live row or any tombstone is left
+     * alone and nothing is returned.
+     */
+    hydrate: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
+      VALUES ($1, $2, 1, false, CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 millisecond' END,
+              now(), now())
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, tombstone = false,
+             expires_at = EXCLUDED.expires_at, updated_at = now()
+       WHERE NOT t.tombstone AND t.expires_at IS NOT NULL AND t.expires_at <= now()
+      RETURNING ${ROW}`,
+
+    /** The row as it is now, live or not (hydrate's fallback). */
+    current: `SELECT ${ROW}, NOT ${LIVE} AS expired FROM ${t} WHERE key = $1`,
+
+    /**
+     * Rows after the cursor ($1 time, $2 key), in (updated_at, key) order,
+     * updated at least $3 ms ago: a transaction that began before now() but
+     * commits later stamps an earlier updated_at, so the most recent window
+     * is left for the next scan instead of being skipped for good.
+     */
+    changedSince: `SELECT ${ROW}, NOT ${LIVE} AS expired,
+             to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+        FROM ${t}
+       WHERE (updated_at, key) > ($1::timestamptz, $2::text)
+         AND updated_at < now() - $3::bigint * interval '1 millisecond'
+       ORDER BY updated_at, key
+       LIMIT $4`,
+  } as const;
+}
+
+export type Statements = ReturnType<typeof statements>;

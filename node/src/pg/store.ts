@@ -1,0 +1,422 @@
+// PgStore: the node's PostgreSQL layer. Writes go through a group-commit
+// batcher (one multi-row upsert per flush, PostgreSQL assigning versions);
+// reads, hydration and anti-entropy scans are single statements on a pool.
+//
+// Start-up choice: when PostgreSQL is unreachable at start, `open` does not
+// fail (unless `requireReachable`): it resolves with a store that reports
+// itself unreachable (`reachable`, `ping()` -> false, so /readyz says not
+// ready) and migrates as soon as PostgreSQL answers, from a retry loop and
+// from any operation. A pod whose database is briefly down then becomes
+// ready within seconds of the database's return, instead of crash-looping
+// into Kubernetes' growing restart back-off. Errors that waiting cannot fix
+// (bad password, missing database, a table of the wrong shape) still make
+// `open` fail, with PostgreSQL's reason in the message.
+import pg from 'pg';
+import type { Logger } from 'pino';
+import type { NodeMetrics } from '../metrics.js';
+import { GroupCommitBatcher, splitRounds } from './batcher.js';
+import {
+  InvalidWriteError,
+  PgUnavailableError,
+  describePgError,
+  isUnreachable,
+  toPgUnavailable,
+} from './errors.js';
+import { SchemaError, migrate } from './migrations.js';
+import { checkKey, quoteTable } from './names.js';
+import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
+import type { ChangeCursor, ChangePage, Row, VersionedStore, WriteOp } from './types.js';
+
+export interface PgStoreOptions {
+  /** Connection URL; when set, host/port/database/user/password are ignored. */
+  readonly url?: string;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  /** Empty: taken from PGPASSWORD or ~/.pgpass by the pg client, if at all. */
+  readonly password: string;
+  /** Data table (a plain identifier; quoted in every statement). */
+  readonly table: string;
+  /** Connections in the pool (flushes and reads share it). */
+  readonly poolSize: number;
+  /** Most writes in one group commit. */
+  readonly batchMax: number;
+  /** Bound of one connect, and of one statement (server- and client-side). */
+  readonly timeoutMs: number;
+  /** Group commits in flight at once (default 2). */
+  readonly maxFlushesInFlight?: number;
+  /** Most value bytes in one group commit (default 16 MiB); one larger write still goes alone. */
+  readonly batchMaxBytes?: number;
+  /** Bound of each migration statement, lock waits included (default max(timeoutMs, 60 s)). */
+  readonly migrationTimeoutMs?: number;
+  /** changedSince leaves out rows updated in the last this-many ms (default 2 × timeoutMs); see sql.ts. */
+  readonly changeSettleMs?: number;
+  /** Fail `open` when PostgreSQL is unreachable instead of starting unready (default false). */
+  readonly requireReachable?: boolean;
+}
+
+export interface PgStoreDeps {
+  readonly log: Logger;
+  readonly metrics?: NodeMetrics;
+}
+
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
+const HYDRATE_ATTEMPTS = 3;
+
+export class PgStore implements VersionedStore {
+  private readonly pool: pg.Pool;
+  private readonly sql: Statements;
+  private readonly batcher: GroupCommitBatcher<WriteOp, number>;
+  private readonly log: Logger;
+  private readonly metrics: NodeMetrics | undefined;
+  private migrated = false;
+  private migrating: Promise<void> | undefined;
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private up = false;
+  private readonly settleMs: number;
+
+  private constructor(
+    private readonly opts: PgStoreOptions,
+    deps: PgStoreDeps,
+  ) {
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+    this.sql = statements(quoteTable(opts.table));
+    this.settleMs = opts.changeSettleMs ?? 2 * opts.timeoutMs;
+    this.pool = new pg.Pool({
+      ...connectionConfig(opts),
+      max: opts.poolSize,
+      statement_timeout: opts.timeoutMs,
+      // Client-side bound for a server that stopped answering (SIGSTOP, a
+      // black-holed network); a little later than the server's own timeout,
+      // which leaves the connection usable.
+      query_timeout: opts.timeoutMs + 250,
+      idleTimeoutMillis: 30_000,
+    });
+    // An idle connection dropped by the server (restart, failover) must not
+    // crash the process; the pool discards it and the next operation reconnects.
+    this.pool.on('error', (err) => this.markDown(err));
+    this.batcher = new GroupCommitBatcher<WriteOp, number>(
+      (ops) => this.flush(ops),
+      {
+        maxItems: opts.batchMax,
+        maxBytes: opts.batchMaxBytes ?? 16 * 1024 * 1024,
+        maxInFlight: opts.maxFlushesInFlight ?? 2,
+      },
+      (op) => Buffer.byteLength(op.key) + (op.value?.length ?? 0),
+    );
+    this.metrics?.pgUp.set(0);
+  }
+
+  /** Connects and migrates (see the start-up choice at the top of this file). */
+  static async open(opts: PgStoreOptions, deps: PgStoreDeps): Promise<PgStore> {
+    const store = new PgStore(opts, deps);
+    try {
+      await store.ensureMigrated();
+    } catch (err) {
+      if (err instanceof PgUnavailableError && err.reason === 'unreachable' && !opts.requireReachable) {
+        deps.log.warn(
+          { err: err.message },
+          'PostgreSQL unreachable at start: starting not ready, retrying until it answers',
+        );
+        store.scheduleRetry(RETRY_MIN_MS);
+        return store;
+      }
+      await store.pool.end().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  get reachable(): boolean {
+    return this.up;
+  }
+
+  /** Group commits started and writes they carried (for tests and figures). */
+  get stats(): { readonly flushes: number; readonly writes: number } {
+    return { flushes: this.batcher.stats.flushes, writes: this.batcher.stats.items };
+  }
+
+  write(op: WriteOp): Promise<number> {
+    try {
+      checkKey(op.key);
+      checkWrite(op);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.closing) return Promise.reject(closedError('write'));
+    return this.batcher.submit(
+      op.tombstone
+        ? { key: op.key, value: null, tombstone: true, ttlMs: 0 }
+        : { key: op.key, value: op.value, tombstone: false, ttlMs: Math.floor(op.ttlMs) },
+    );
+  }
+
+  async read(key: string): Promise<Row | undefined> {
+    checkKey(key);
+    const res = await this.run('read', 'read', (c) => c.query<RowRecord>(this.sql.read, [key]));
+    const r = res.rows[0];
+    return r ? toRow(r) : undefined;
+  }
+
+  async readMany(keys: readonly string[]): Promise<Map<string, Row>> {
+    const unique = distinctKeys(keys);
+    const out = new Map<string, Row>();
+    if (unique.length === 0) return out;
+    const res = await this.run('read_many', 'read', (c) => c.query<RowRecord>(this.sql.readMany, [unique]));
+    for (const r of res.rows) out.set(r.key, toRow(r));
+    return out;
+  }
+
+  async versions(keys: readonly string[]): Promise<Map<string, number>> {
+    const unique = distinctKeys(keys);
+    const out = new Map<string, number>();
+    if (unique.length === 0) return out;
+    const res = await this.run('versions', 'version lookup', (c) =>
+      c.query<{ key: string; version: string }>(this.sql.versions, [unique]),
+    );
+    for (const r of res.rows) out.set(r.key, Number(r.version));
+    return out;
+  }
+
+  async hydrate(key: string, value: Buffer, ttlMs: number): Promise<Row> {
+    checkKey(key);
+    checkTtl(ttlMs);
+    return this.run('hydrate', 'read-through insert', async (c) => {
+      for (let attempt = 0; attempt < HYDRATE_ATTEMPTS; attempt++) {
+        const ins = await c.query<RowRecord>(this.sql.hydrate, [key, value, Math.floor(ttlMs)]);
+        if (ins.rows[0]) return toRow(ins.rows[0]);
+        // Someone else's row is there: return it, unless it expired between
+        // the two statements, in which case the insert may now proceed.
+        const cur = await c.query<RowRecord & { expired: boolean }>(this.sql.current, [key]);
+        const r = cur.rows[0];
+        if (r && (!r.expired || r.tombstone)) return toRow(r);
+      }
+      throw new PgUnavailableError(
+        `PostgreSQL read-through insert of a key did not settle after ${HYDRATE_ATTEMPTS} attempts`,
+        'statement',
+      );
+    });
+  }
+
+  async changedSince(cursor: ChangeCursor, limit: number): Promise<ChangePage> {
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`changedSince: limit must be >= 1, got ${limit}`);
+    const res = await this.run('changed_since', 'change scan', (c) =>
+      c.query<ChangedRecord>(this.sql.changedSince, [cursor.at, cursor.key, this.settleMs, limit]),
+    );
+    const last = res.rows[res.rows.length - 1];
+    return {
+      rows: res.rows.filter((r) => !r.expired).map(toRow),
+      next: last ? { at: last.cursor_at, key: last.key } : cursor,
+      done: res.rows.length < limit,
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.closing) return false;
+    try {
+      await this.run('ping', 'ping', (c) => c.query('SELECT 1'));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      clearTimeout(this.retryTimer);
+      await this.batcher.drain();
+      await this.migrating?.catch(() => undefined);
+      await this.pool.end();
+      this.markDown(undefined);
+    })();
+    return this.closed;
+  }
+
+  // ---- internals -------------------------------------------------------
+
+  /** One group commit: every round in one transaction; versions in batch order. */
+  private flush(ops: readonly WriteOp[]): Promise<number[]> {
+    this.metrics?.pgBatchSize.observe(ops.length);
+    return this.run('write', `write of ${ops.length} key(s)`, async (c) => {
+      const rounds = splitRounds(ops.map((o) => o.key));
+      const versions = new Array<number>(ops.length);
+      const tx = rounds.length > 1;
+      if (tx) await c.query('BEGIN');
+      for (const round of rounds) {
+        const res = await c.query<{ key: string; version: string }>(this.sql.upsert, [
+          round.map((i) => ops[i]!.key),
+          round.map((i) => ops[i]!.value),
+          round.map((i) => ops[i]!.tombstone),
+          round.map((i) => ops[i]!.ttlMs),
+        ]);
+        const byKey = new Map(res.rows.map((r) => [r.key, Number(r.version)]));
+        for (const i of round) {
+          const v = byKey.get(ops[i]!.key);
+          if (v === undefined)
+            throw new PgUnavailableError(
+              'PostgreSQL returned no version for a key of the batch',
+              'statement',
+            );
+          versions[i] = v;
+        }
+      }
+      if (tx) {
+        const done = await c.query('COMMIT');
+        // COMMIT of an aborted transaction answers ROLLBACK without an error.
+        if (done.command !== 'COMMIT')
+          throw new PgUnavailableError(`PostgreSQL answered ${done.command} to COMMIT`, 'statement');
+      }
+      return versions;
+    });
+  }
+
+  /**
+   * Runs `fn` on a pooled connection once the schema is in place, with
+   * metrics, reachability tracking and every failure turned into a
+   * PgUnavailableError. A failed connection is discarded, which also rolls
+   * back an open transaction.
+   */
+  private async run<T>(op: string, what: string, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (this.closing && op !== 'write') throw closedError(what);
+    const stop = this.metrics?.pgDuration.startTimer({ op });
+    try {
+      await this.ensureMigrated();
+      const client = await this.pool.connect();
+      let failure: Error | undefined;
+      try {
+        const result = await fn(client);
+        this.markUp();
+        return result;
+      } catch (err) {
+        failure = err instanceof Error ? err : new Error(String(err));
+        throw err;
+      } finally {
+        client.release(failure);
+      }
+    } catch (err) {
+      this.metrics?.pgErrors.inc({ op });
+      if (isUnreachable(err) && !(err instanceof PgUnavailableError && err.reason !== 'unreachable'))
+        this.markDown(err);
+      throw toPgUnavailable(err, what);
+    } finally {
+      stop?.();
+    }
+  }
+
+  private ensureMigrated(): Promise<void> {
+    if (this.migrated) return Promise.resolve();
+    if (this.closing) return Promise.reject(closedError('schema migration'));
+    this.migrating ??= this.migrateOnce().finally(() => {
+      this.migrating = undefined;
+    });
+    return this.migrating;
+  }
+
+  private async migrateOnce(): Promise<void> {
+    const timeout = this.opts.migrationTimeoutMs ?? Math.max(this.opts.timeoutMs, 60_000);
+    const client = new pg.Client({ ...connectionConfig(this.opts), query_timeout: timeout + 250 });
+    client.on('error', () => undefined); // surfaced by the pending query instead
+    const stop = this.metrics?.pgDuration.startTimer({ op: 'migrate' });
+    try {
+      await client.connect();
+      await migrate(client, this.opts.table, this.log, timeout);
+      this.migrated = true;
+      this.markUp();
+    } catch (err) {
+      this.metrics?.pgErrors.inc({ op: 'migrate' });
+      if (err instanceof SchemaError)
+        throw new PgUnavailableError(`PostgreSQL table unusable: ${err.message}`, 'statement', {
+          cause: err,
+        });
+      if (isUnreachable(err)) this.markDown(err);
+      throw toPgUnavailable(err, 'schema migration');
+    } finally {
+      stop?.();
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  private scheduleRetry(delayMs: number): void {
+    if (this.closing || this.migrated) return;
+    this.retryTimer = setTimeout(() => {
+      this.ensureMigrated().then(
+        () => this.log.info({ table: this.opts.table }, 'PostgreSQL reachable, schema ready'),
+        (err: unknown) => {
+          this.log.debug({ err: describePgError(err) }, 'PostgreSQL still unreachable');
+          this.scheduleRetry(Math.min(delayMs * 2, RETRY_MAX_MS));
+        },
+      );
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  private markUp(): void {
+    if (!this.up) {
+      this.up = true;
+      this.metrics?.pgUp.set(1);
+    }
+  }
+
+  private markDown(err: unknown): void {
+    if (this.up) {
+      this.up = false;
+      this.metrics?.pgUp.set(0);
+      if (err !== undefined) this.log.warn({ err: describePgError(err) }, 'PostgreSQL unreachable');
+    }
+  }
+}
+
+function connectionConfig(o: PgStoreOptions): pg.ClientConfig {
+  const where: pg.ClientConfig = o.url
+    ? { connectionString: o.url }
+    : { host: o.host, port: o.port, database: o.database, user: o.user, password: o.password || undefined };
+  return {
+    ...where,
+    application_name: 'kvring',
+    connectionTimeoutMillis: o.timeoutMs,
+    keepAlive: true,
+  };
+}
+
+function toRow(r: RowRecord): Row {
+  return {
+    key: r.key,
+    value: r.tombstone ? null : r.value,
+    version: Number(r.version),
+    tombstone: r.tombstone,
+    ttlMs: Number(r.ttl_ms),
+  };
+}
+
+function distinctKeys(keys: readonly string[]): string[] {
+  const unique = [...new Set(keys)];
+  for (const k of unique) checkKey(k);
+  return unique;
+}
+
+function checkTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs < 0)
+    throw new InvalidWriteError(`ttlMs must be a finite number >= 0 (0 = no expiry), got ${ttlMs}`);
+}
+
+function checkWrite(op: WriteOp): void {
+  if (op.tombstone) {
+    if (op.value !== null)
+      throw new InvalidWriteError('a tombstone write carries no value (value must be null)');
+    return;
+  }
+  if (!Buffer.isBuffer(op.value))
+    throw new InvalidWriteError('a write carries a Buffer value (null only for a tombstone)');
+  checkTtl(op.ttlMs);
+}
+
+function closedError(what: string): PgUnavailableError {
+  return new PgUnavailableError(`PostgreSQL store is closed (${what} not done)`, 'closed');
+}

@@ -1,0 +1,340 @@
+// PgStore against a real PostgreSQL: versions, group commit, tombstones, TTL,
+// read-through hydration and change scans.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { NodeMetrics } from '../../src/metrics.js';
+import { InvalidKeyError } from '../../src/pg/errors.js';
+import { PgStore, type PgStoreOptions } from '../../src/pg/store.js';
+import { START_CURSOR, type ChangeCursor, type Row } from '../../src/pg/types.js';
+import { pgStoreOptions, startPostgres, testLogger, type TestPostgres } from '../support/postgres.js';
+
+let server: TestPostgres;
+const stores: PgStore[] = [];
+
+beforeAll(async () => {
+  server = await startPostgres();
+  console.log(`embedded PostgreSQL started in ${server.startupMs.toFixed(0)} ms (initdb included)`);
+});
+afterEach(async () => {
+  await Promise.all(stores.splice(0).map((s) => s.close()));
+});
+afterAll(async () => {
+  await server?.destroy();
+});
+
+async function open(overrides: Partial<PgStoreOptions> = {}, metrics?: NodeMetrics): Promise<PgStore> {
+  const store = await PgStore.open(pgStoreOptions(server, overrides), { log: testLogger(), metrics });
+  stores.push(store);
+  return store;
+}
+
+const set = (key: string, value: string, ttlMs = 0) => ({
+  key,
+  value: Buffer.from(value),
+  tombstone: false,
+  ttlMs,
+});
+const del = (key: string) => ({ key, value: null, tombstone: true, ttlMs: 0 });
+
+async function sqlRow(table: string, key: string): Promise<Record<string, unknown> | undefined> {
+  const c = new pg.Client({ connectionString: server.url });
+  await c.connect();
+  try {
+    const res = await c.query(`SELECT * FROM "${table}" WHERE key = $1`, [key]);
+    return res.rows[0] as Record<string, unknown> | undefined;
+  } finally {
+    await c.end();
+  }
+}
+
+describe('versions', () => {
+  it('counts 1, 2, 3 per key, independently for each key, and reads return the latest', async () => {
+    const store = await open();
+    expect(await store.write(set('a', 'a1'))).toBe(1);
+    expect(await store.write(set('a', 'a2'))).toBe(2);
+    expect(await store.write(set('b', 'b1'))).toBe(1);
+    expect(await store.write(set('a', 'a3'))).toBe(3);
+    const a = await store.read('a');
+    expect(a).toEqual({ key: 'a', value: Buffer.from('a3'), version: 3, tombstone: false, ttlMs: 0 });
+    expect((await store.read('b'))?.version).toBe(1);
+    expect(await store.read('missing')).toBeUndefined();
+  });
+
+  it('gives concurrent writes to a few keys distinct versions in submission order; the row keeps the last', async () => {
+    const metrics = new NodeMetrics();
+    const store = await open({}, metrics);
+    const keys = ['k0', 'k1', 'k2'];
+    const ops = Array.from({ length: 60 }, (_, i) => set(keys[i % 3]!, `v${i}`));
+    // Submitted in one turn of the event loop: one flush, 20 rounds per key.
+    const versions = await Promise.all(ops.map((op) => store.write(op)));
+    for (const [k, key] of keys.entries()) {
+      const mine = versions.filter((_, i) => i % 3 === k);
+      expect(mine).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      const row = await store.read(key);
+      expect(row?.version).toBe(20);
+      expect(row?.value?.toString()).toBe(`v${57 + k}`);
+    }
+    expect(store.stats.flushes).toBeLessThan(ops.length);
+  });
+
+  it('keeps versions distinct across many concurrent flushes and two stores (two nodes)', async () => {
+    const table = pgStoreOptions(server).table;
+    const one = await open({ table, batchMax: 7 });
+    const two = await open({ table, batchMax: 5 });
+    const writes: Promise<number>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const store = i % 2 === 0 ? one : two;
+      writes.push(store.write(set(`hot${i % 4}`, `x${i}`)));
+      if (i % 25 === 0) await new Promise((r) => setImmediate(r)); // spread over several flushes
+    }
+    const versions = await Promise.all(writes);
+    for (let k = 0; k < 4; k++) {
+      const mine = versions.filter((_, i) => i % 4 === k).sort((a, b) => a - b);
+      expect(mine).toEqual(Array.from({ length: 75 }, (_, i) => i + 1));
+      const row = await one.read(`hot${k}`);
+      expect(row?.version).toBe(75);
+      // The stored value is the one whose write got the highest version.
+      const winner = versions.findIndex((v, i) => i % 4 === k && v === 75);
+      expect(row?.value?.toString()).toBe(`x${winner}`);
+    }
+  });
+});
+
+describe('group commit', () => {
+  it('carries 200 concurrent writes in fewer flushes than writes, and the batch-size metric shows it', async () => {
+    const metrics = new NodeMetrics();
+    const table = pgStoreOptions(server).table;
+    const store = await open({ table, batchMax: 64 }, metrics);
+    const before = store.stats;
+    const versions = await Promise.all(Array.from({ length: 200 }, (_, i) => store.write(set(`g${i}`, 'v'))));
+    expect(versions.every((v) => v === 1)).toBe(true);
+    const flushes = store.stats.flushes - before.flushes;
+    expect(flushes).toBeLessThan(200);
+    expect(flushes).toBeGreaterThanOrEqual(Math.ceil(200 / 64));
+    const hist = (await metrics.pgBatchSize.get()).values;
+    const count = hist.find((v) => v.metricName === 'kvring_postgres_batch_size_count')?.value;
+    const sum = hist.find((v) => v.metricName === 'kvring_postgres_batch_size_sum')?.value;
+    expect(sum).toBe(200);
+    expect(count).toBe(flushes);
+    // Every write is durable: a fresh connection sees all 200 rows.
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    const n = await c.query(`SELECT count(*)::int AS n FROM "${table}"`);
+    await c.end();
+    expect(n.rows[0].n).toBe(200);
+  });
+
+  it('close() commits the writes still queued before ending the pool', async () => {
+    const table = pgStoreOptions(server).table;
+    const store = await PgStore.open(pgStoreOptions(server, { table }), { log: testLogger() });
+    const pending = Array.from({ length: 50 }, (_, i) => store.write(set(`c${i}`, 'v')));
+    await store.close();
+    expect(await Promise.all(pending)).toEqual(Array.from({ length: 50 }, () => 1));
+    expect(await sqlRow(table, 'c49')).toMatchObject({ version: '1' });
+    await expect(store.write(set('late', 'v'))).rejects.toMatchObject({
+      code: 'PG_UNAVAILABLE',
+      reason: 'closed',
+    });
+  });
+
+  it('prints the throughput of 10,000 writes through the batcher', async () => {
+    const store = await open({ batchMax: 512, poolSize: 4 });
+    const n = 10_000;
+    const window = 1000; // writes kept in flight, as many concurrent clients would
+    const t0 = performance.now();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < n) {
+        const i = next++;
+        await store.write(set(`t${i % 2000}`, `value-${i}`));
+      }
+    };
+    await Promise.all(Array.from({ length: window }, worker));
+    const ms = performance.now() - t0;
+    console.log(
+      `group commit: ${n} writes (2000 keys, ${window} in flight) in ${ms.toFixed(0)} ms = ` +
+        `${Math.round((n / ms) * 1000)} writes/s, ${store.stats.flushes} flushes, ` +
+        `${(store.stats.writes / store.stats.flushes).toFixed(1)} writes/flush`,
+    );
+    expect((await store.read('t0'))?.version).toBe(5);
+  });
+});
+
+describe('tombstones and TTL', () => {
+  it('stores a delete as a versioned tombstone that reads as a row without value', async () => {
+    const store = await open();
+    await store.write(set('d', 'v'));
+    expect(await store.write(del('d'))).toBe(2);
+    expect(await store.read('d')).toEqual({ key: 'd', value: null, version: 2, tombstone: true, ttlMs: 0 });
+    expect(await store.write(set('d', 'again'))).toBe(3);
+    expect((await store.read('d'))?.tombstone).toBe(false);
+    // A delete of a key never written is a tombstone at version 1.
+    expect(await store.write(del('never'))).toBe(1);
+  });
+
+  it('expires a row at its TTL (PostgreSQL clock); a later write continues its version count', async () => {
+    const store = await open();
+    expect(await store.write(set('t', 'short', 300))).toBe(1);
+    const live = await store.read('t');
+    expect(live?.ttlMs).toBeGreaterThan(0);
+    expect(live?.ttlMs).toBeLessThanOrEqual(300);
+    let row: Row | undefined = live;
+    for (let i = 0; i < 50 && row; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      row = await store.read('t');
+    }
+    expect(row).toBeUndefined();
+    expect((await store.readMany(['t'])).size).toBe(0);
+    expect((await store.versions(['t'])).size).toBe(0);
+    expect(await store.write(set('t', 'back'))).toBe(2);
+    expect((await store.read('t'))?.ttlMs).toBe(0);
+  });
+
+  it('readMany and versions return the live rows of the keys asked', async () => {
+    const store = await open();
+    await store.write(set('m1', 'x'));
+    await store.write(set('m1', 'y'));
+    await store.write(set('m2', 'z'));
+    await store.write(del('m3'));
+    const rows = await store.readMany(['m1', 'm2', 'm3', 'm4', 'm1']);
+    expect([...rows.keys()].sort()).toEqual(['m1', 'm2', 'm3']);
+    expect(rows.get('m1')?.value?.toString()).toBe('y');
+    expect(rows.get('m3')?.tombstone).toBe(true);
+    expect(await store.versions(['m1', 'm2', 'm3', 'm4'])).toEqual(
+      new Map([
+        ['m1', 2],
+        ['m2', 1],
+        ['m3', 1],
+      ]),
+    );
+  });
+
+  it('stores PostgreSQL timestamps and expiry, not the node clock', async () => {
+    const table = pgStoreOptions(server).table;
+    const store = await open({ table });
+    await store.write(set('clock', 'v', 60_000));
+    const row = await sqlRow(table, 'clock');
+    const c = new pg.Client({ connectionString: server.url });
+    await c.connect();
+    const check = await c.query(
+      `SELECT expires_at - updated_at AS ttl, created_at = updated_at AS same FROM "${table}" WHERE key = 'clock'`,
+    );
+    await c.end();
+    expect(row).toMatchObject({ version: '1', tombstone: false });
+    expect(check.rows[0]).toMatchObject({ same: true });
+    expect(check.rows[0].ttl).toMatchObject({ minutes: 1 });
+  });
+});
+
+describe('hydrate (read-through)', () => {
+  it('inserts a value for an absent key at version 1', async () => {
+    const store = await open();
+    const row = await store.hydrate('h', Buffer.from('legacy'), 0);
+    expect(row).toEqual({ key: 'h', value: Buffer.from('legacy'), version: 1, tombstone: false, ttlMs: 0 });
+    expect((await store.read('h'))?.value?.toString()).toBe('legacy');
+  });
+
+  it('never overwrites a newer write and returns it instead', async () => {
+    const store = await open();
+    await store.write(set('h', 'fresh'));
+    await store.write(set('h', 'fresher'));
+    const row = await store.hydrate('h', Buffer.from('legacy'), 0);
+    expect(row).toMatchObject({ value: Buffer.from('fresher'), version: 2, tombstone: false });
+    expect((await store.read('h'))?.value?.toString()).toBe('fresher');
+  });
+
+  it('never overwrites a tombstone (no resurrection of a deleted key)', async () => {
+    const store = await open();
+    await store.write(set('h', 'v'));
+    await store.write(del('h'));
+    const row = await store.hydrate('h', Buffer.from('legacy'), 0);
+    expect(row).toEqual({ key: 'h', value: null, version: 2, tombstone: true, ttlMs: 0 });
+    expect((await store.read('h'))?.tombstone).toBe(true);
+  });
+
+  it('replaces an expired row, with a higher version', async () => {
+    const store = await open();
+    await store.write(set('h', 'old', 100));
+    let row: Row | undefined = await store.read('h');
+    for (let i = 0; i < 50 && row; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      row = await store.read('h');
+    }
+    expect(row).toBeUndefined();
+    const hydrated = await store.hydrate('h', Buffer.from('legacy'), 60_000);
+    expect(hydrated).toMatchObject({ value: Buffer.from('legacy'), version: 2, tombstone: false });
+    expect(hydrated.ttlMs).toBeGreaterThan(59_000);
+  });
+
+  it('lets exactly one of many concurrent hydrations insert; all return the same row', async () => {
+    const store = await open({ poolSize: 8 });
+    const rows = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => store.hydrate('race', Buffer.from(`legacy${i}`), 0)),
+    );
+    expect(new Set(rows.map((r) => r.value?.toString())).size).toBe(1);
+    expect(rows.every((r) => r.version === 1)).toBe(true);
+  });
+});
+
+describe('changedSince', () => {
+  it('pages through every changed row once, in (updated_at, key) order, leaving out expired rows', async () => {
+    const store = await open({ changeSettleMs: 0 });
+    const keys = Array.from({ length: 23 }, (_, i) => `p${String(i).padStart(2, '0')}`);
+    await Promise.all(keys.map((k) => store.write(set(k, 'v'))));
+    await store.write(del('p03'));
+    await store.write(set('gone', 'v', 1));
+    await new Promise((r) => setTimeout(r, 20));
+    const seen: string[] = [];
+    let cursor: ChangeCursor = START_CURSOR;
+    let pages = 0;
+    for (let done = false; !done && pages < 20; pages++) {
+      const page = await store.changedSince(cursor, 5);
+      seen.push(...page.rows.map((r) => r.key));
+      cursor = page.next;
+      done = page.done;
+    }
+    expect(pages).toBe(5); // 24 rows scanned, 5 per page
+    expect(seen.length).toBe(23);
+    expect(new Set(seen)).toEqual(new Set(keys));
+    expect(seen.indexOf('p03')).toBe(22); // rewritten last, so it comes last
+    // Nothing new: the same cursor comes back.
+    const idle = await store.changedSince(cursor, 5);
+    expect(idle).toEqual({ rows: [], next: cursor, done: true });
+    // A later write shows up after the cursor, with its new version.
+    await store.write(set('p10', 'again'));
+    const later = await store.changedSince(cursor, 5);
+    expect(later.rows.map((r) => [r.key, r.version])).toEqual([['p10', 2]]);
+  });
+
+  it('holds back rows younger than the settle window (a slower transaction may still commit before them)', async () => {
+    const store = await open({ changeSettleMs: 60_000 });
+    await store.write(set('young', 'v'));
+    const page = await store.changedSince(START_CURSOR, 10);
+    expect(page.rows).toEqual([]);
+    expect(page.done).toBe(true);
+  });
+});
+
+describe('keys', () => {
+  it('rejects a key with NUL or an unpaired surrogate with InvalidKeyError, before PostgreSQL sees it', async () => {
+    const store = await open();
+    await expect(store.write(set('a\0b', 'v'))).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.read('a\0b')).rejects.toMatchObject({ code: 'INVALID_KEY' });
+    await expect(store.write(set('x\uD800', 'v'))).rejects.toBeInstanceOf(InvalidKeyError);
+    await expect(store.write(set('k'.repeat(3000), 'v'))).rejects.toBeInstanceOf(InvalidKeyError);
+    // The batch it would have joined is unaffected.
+    expect(await store.write(set('fine', 'v'))).toBe(1);
+  });
+
+  it('round-trips Unicode keys and binary values exactly', async () => {
+    const store = await open();
+    const key = 'clé/🔑/ключ';
+    const value = Buffer.from([0, 1, 2, 255, 0, 92, 120]);
+    await Promise.all([
+      store.write({ key, value, tombstone: false, ttlMs: 0 }),
+      store.write(set('other', 'x')),
+    ]);
+    expect((await store.read(key))?.value).toEqual(value);
+    expect((await store.readMany([key])).get(key)?.value).toEqual(value);
+  });
+});
