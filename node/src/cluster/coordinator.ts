@@ -1,0 +1,367 @@
+// The coordinator: any node runs Get/Set/Delete for any key. Writes commit
+// in PostgreSQL first (which assigns the version), then reach W of the
+// key's N replicas. Reads ask R replicas, take the highest version, consult
+// PostgreSQL when any replica missed, and answer only once the winner is on
+// a write quorum (blocking read repair), so a key's reads and writes are
+// linearizable with R + W > N.
+import { PeerStatus, WriteCause, type PeerResult } from '../gen/kvring/v1/peer.js';
+import { DependencyUnavailableError, QuorumError, ShuttingDownError } from '../errors.js';
+import { checkKey, checkTtl, checkValue, type Limits } from '../limits.js';
+import type { Logger } from '../log.js';
+import type { NodeMetrics } from '../metrics.js';
+import type { Hints } from './hints.js';
+import { QuorumCounter, highestVersion, holdersOf } from './quorum.js';
+import type { ReplicaHandle, WriteRequest } from './replica.js';
+import { SingleFlight } from '../util/singleflight.js';
+
+/** The durable store (PostgreSQL), as the coordinator needs it. */
+export interface DurableStore {
+  /** Resolves with the new version only after the write committed. */
+  write(op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number }): Promise<number>;
+  /** The live row (tombstones included), or undefined when absent or expired. */
+  read(key: string): Promise<DurableRow | undefined>;
+  /** Inserts a read-through value unless a live row exists; returns the current row. */
+  hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;
+}
+
+export interface DurableRow {
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly version: number;
+  readonly tombstone: boolean;
+  readonly ttlMs: number;
+}
+
+export interface ReadThroughSource {
+  fetch(key: string): Promise<{ found: true; value: Buffer } | { found: false }>;
+}
+
+export type Source = 'memory' | 'postgres' | 'legacy' | 'miss';
+
+export interface GetResult {
+  readonly found: boolean;
+  readonly value: Buffer;
+  readonly version: number;
+  readonly source: Source;
+}
+
+export interface Placement {
+  /** The key's preference list: N distinct members, primary first. */
+  preferenceList(key: string): readonly ReplicaHandle[];
+}
+
+export interface CoordinatorOptions {
+  readonly readQuorum: number;
+  readonly writeQuorum: number;
+  readonly defaultTtlMs: number;
+  readonly limits: Limits;
+}
+
+export interface CoordinatorDeps {
+  readonly placement: Placement;
+  readonly durable: DurableStore;
+  readonly legacy: ReadThroughSource | undefined;
+  readonly hints: Hints;
+  readonly log: Logger;
+  readonly metrics: NodeMetrics;
+}
+
+const EMPTY = Buffer.alloc(0);
+const NOT_FOUND: GetResult = { found: false, value: EMPTY, version: 0, source: 'miss' };
+
+interface Winner {
+  readonly value: Buffer | null;
+  readonly version: number;
+  readonly tombstone: boolean;
+  readonly ttlMs: number;
+}
+
+export class Coordinator {
+  private readonly readThroughs = new SingleFlight<string, PeerResult>();
+  private closing = false;
+
+  constructor(
+    private readonly opts: CoordinatorOptions,
+    private readonly deps: CoordinatorDeps,
+  ) {}
+
+  /** Refuse new work (SIGTERM, drain). In-flight requests finish. */
+  close(): void {
+    this.closing = true;
+  }
+
+  async set(key: string, value: Buffer, ttlMs: number): Promise<number> {
+    checkKey(this.opts.limits, key);
+    checkValue(this.opts.limits, value);
+    checkTtl(ttlMs);
+    return this.write(key, value, false, ttlMs === 0 ? this.opts.defaultTtlMs : ttlMs);
+  }
+
+  async delete(key: string): Promise<number> {
+    checkKey(this.opts.limits, key);
+    return this.write(key, null, true, 0);
+  }
+
+  async get(key: string): Promise<GetResult> {
+    checkKey(this.opts.limits, key);
+    if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
+    const prefs = this.deps.placement.preferenceList(key);
+    // Captured before anything is read: a replica that restarts after this
+    // point drops the read repair this request may send it.
+    const incs = prefs.map((h) => h.incarnation);
+    const answers = await this.readQuorum(key, prefs);
+
+    const best = highestVersion(answers.map((a) => a.result));
+    let winner: Winner | undefined = best >= 0 ? answers[best]!.result : undefined;
+    let source: Source = 'memory';
+    // A miss is not a tombstone: the replica may have evicted the key or
+    // restarted. Only PostgreSQL can say whether a newer version exists.
+    if (answers.some((a) => !a.result.found)) {
+      const row = await this.deps.durable.read(key);
+      if (row !== undefined && (winner === undefined || row.version > winner.version)) {
+        winner = row;
+        source = 'postgres';
+      }
+    }
+    if (winner === undefined) return this.readThrough(key, prefs);
+
+    const holders = holdersOf(
+      answers.map((a) => a.result),
+      winner.version,
+    );
+    if (holders < this.opts.writeQuorum) {
+      await this.writeBack(winner, key, prefs, incs, answers, this.opts.writeQuorum - holders);
+      this.deps.metrics.readRepairs.inc({ mode: 'blocking' });
+    }
+    this.deps.metrics.hits.inc({ source: winner.tombstone ? 'miss' : source });
+    if (winner.tombstone) return NOT_FOUND;
+    return { found: true, value: winner.value ?? EMPTY, version: winner.version, source };
+  }
+
+  /**
+   * Read-through as the key's primary: PostgreSQL again (a concurrent writer
+   * or an earlier read-through may have filled it), else the legacy API,
+   * then PostgreSQL (never overwriting a newer write) and a write quorum.
+   * Concurrent requests for one key share one run, so a herd of misses makes
+   * one legacy call.
+   */
+  readThroughAsPrimary(key: string): Promise<PeerResult> {
+    return this.readThroughs.do(key, () => this.readThroughOnce(key));
+  }
+
+  private async write(key: string, value: Buffer | null, tombstone: boolean, ttlMs: number): Promise<number> {
+    if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
+    const prefs = this.deps.placement.preferenceList(key);
+    const W = this.opts.writeQuorum;
+    let up = 0;
+    for (const h of prefs) if (h.up) up++;
+    // Refuse before committing: a write that cannot reach W would be in doubt.
+    if (up < W)
+      throw new QuorumError(
+        `only ${up} of ${prefs.length} replicas of this key are up; a write needs ${W} (KVRING_WRITE_QUORUM)`,
+      );
+    const incs = prefs.map((h) => h.incarnation);
+    const version = await this.deps.durable.write({ key, value, tombstone, ttlMs });
+    const w: WriteRequest = { key, value, version, tombstone, ttlMs };
+    try {
+      await this.replicate(w, prefs, incs, W, WriteCause.WRITE_CAUSE_WRITE);
+    } catch (err) {
+      throw new QuorumError(
+        `version ${version} is committed in PostgreSQL but ${(err as Error).message}; ` +
+          'the write may or may not be visible to reads until replicas are repaired',
+      );
+    }
+    return version;
+  }
+
+  /**
+   * Sends `w` to every replica (down ones get a hint instead) and resolves
+   * once `need` applied it. Replicas that fail get a hint, unless they
+   * restarted since `incs` was captured.
+   */
+  private replicate(
+    w: WriteRequest,
+    targets: readonly ReplicaHandle[],
+    incs: readonly string[],
+    need: number,
+    cause: WriteCause,
+  ): Promise<void> {
+    const { hints } = this.deps;
+    return new Promise<void>((resolve, reject) => {
+      const q = new QuorumCounter(need, targets.length, resolve, () =>
+        reject(new Error(`only ${q.ok} of ${need} required replicas acknowledged`)),
+      );
+      for (let i = 0; i < targets.length; i++) {
+        const h = targets[i]!;
+        const inc = incs[i]!;
+        if (!h.up) {
+          hints.add(h.name, w, inc);
+          q.failure();
+          continue;
+        }
+        h.write(w, inc, cause).then(
+          (r) => {
+            if (r.status === PeerStatus.PEER_STATUS_OK) return q.success();
+            if (r.status !== PeerStatus.PEER_STATUS_STALE_INCARNATION) hints.add(h.name, w, inc);
+            q.failure();
+          },
+          () => {
+            hints.add(h.name, w, inc);
+            q.failure();
+          },
+        );
+      }
+      q.start();
+    });
+  }
+
+  /** Asks R up replicas (this node first), falling back to the others when one fails. */
+  private readQuorum(key: string, prefs: readonly ReplicaHandle[]): Promise<Answer[]> {
+    const R = this.opts.readQuorum;
+    const order: ReplicaHandle[] = [];
+    for (const h of prefs) if (h.isSelf) order.push(h);
+    for (const h of prefs) if (!h.isSelf && h.up) order.push(h);
+    if (order.length < R)
+      return Promise.reject(
+        new QuorumError(
+          `only ${order.length} of ${prefs.length} replicas of this key are up; a read needs ${R} (KVRING_READ_QUORUM)`,
+        ),
+      );
+    return new Promise<Answer[]>((resolve, reject) => {
+      const answers: Answer[] = [];
+      let next = 0;
+      const q = new QuorumCounter(
+        R,
+        order.length,
+        () => resolve(answers),
+        () =>
+          reject(
+            new QuorumError(`only ${answers.length} of ${R} replicas answered a read (KVRING_READ_QUORUM)`),
+          ),
+      );
+      const ask = (): void => {
+        const h = order[next++]!;
+        h.read(key).then(
+          (r) => {
+            if (q.done) return;
+            if (r.status !== PeerStatus.PEER_STATUS_OK) return fail();
+            answers.push({ handle: h, result: r });
+            q.success();
+          },
+          () => fail(),
+        );
+      };
+      const fail = (): void => {
+        if (q.done) return;
+        q.failure();
+        if (!q.done && next < order.length) ask();
+      };
+      for (let i = 0; i < R; i++) ask();
+      q.start();
+    });
+  }
+
+  /**
+   * Writes the read's winner to replicas that do not hold it until `need`
+   * more hold it: stale members of the read set first, then the rest of the
+   * preference list.
+   */
+  private async writeBack(
+    winner: Winner,
+    key: string,
+    prefs: readonly ReplicaHandle[],
+    incs: readonly string[],
+    answers: readonly Answer[],
+    need: number,
+  ): Promise<void> {
+    const targets: ReplicaHandle[] = [];
+    const targetIncs: string[] = [];
+    const holds = (h: ReplicaHandle): boolean =>
+      answers.some((a) => a.handle === h && a.result.found && a.result.version === winner.version);
+    const asked = (h: ReplicaHandle): boolean => answers.some((a) => a.handle === h);
+    for (const pass of [true, false])
+      for (let i = 0; i < prefs.length; i++) {
+        const h = prefs[i]!;
+        if (asked(h) === pass && !holds(h) && h.up) {
+          targets.push(h);
+          targetIncs.push(incs[i]!);
+        }
+      }
+    const w: WriteRequest = {
+      key,
+      value: winner.value,
+      version: winner.version,
+      tombstone: winner.tombstone,
+      ttlMs: winner.ttlMs,
+    };
+    try {
+      await this.replicate(w, targets, targetIncs, need, WriteCause.WRITE_CAUSE_REPAIR);
+    } catch (err) {
+      throw new QuorumError(`read repair of version ${winner.version} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async readThrough(key: string, prefs: readonly ReplicaHandle[]): Promise<GetResult> {
+    const primary = prefs.find((h) => h.up);
+    if (primary === undefined) throw new QuorumError('no replica of this key is up');
+    const r = primary.isSelf ? await this.readThroughAsPrimary(key) : await primary.legacyFetch(key);
+    if (r.status !== PeerStatus.PEER_STATUS_OK)
+      throw new DependencyUnavailableError(`read-through via ${primary.name} failed: ${r.message}`);
+    if (!r.found || r.tombstone) {
+      this.deps.metrics.hits.inc({ source: 'miss' });
+      return NOT_FOUND;
+    }
+    const source: Source = r.fromLegacy ? 'legacy' : 'postgres';
+    this.deps.metrics.hits.inc({ source });
+    return { found: true, value: r.value, version: r.version, source };
+  }
+
+  private async readThroughOnce(key: string): Promise<PeerResult> {
+    const prefs = this.deps.placement.preferenceList(key);
+    const incs = prefs.map((h) => h.incarnation);
+    let row = await this.deps.durable.read(key);
+    let fromLegacy = false;
+    if (row === undefined) {
+      if (this.deps.legacy === undefined) return result(false, EMPTY, 0, false, 0, false);
+      const got = await this.deps.legacy.fetch(key);
+      if (!got.found) return result(false, EMPTY, 0, false, 0, false);
+      row = await this.deps.durable.hydrate(key, got.value, this.opts.defaultTtlMs);
+      fromLegacy = true;
+    }
+    const w: WriteRequest = row;
+    try {
+      await this.replicate(w, prefs, incs, this.opts.writeQuorum, WriteCause.WRITE_CAUSE_REPAIR);
+    } catch (err) {
+      throw new QuorumError(`read-through of version ${row.version}: ${(err as Error).message}`);
+    }
+    return result(true, row.value ?? EMPTY, row.version, row.tombstone, row.ttlMs, fromLegacy);
+  }
+}
+
+interface Answer {
+  readonly handle: ReplicaHandle;
+  readonly result: PeerResult;
+}
+
+function result(
+  found: boolean,
+  value: Buffer,
+  version: number,
+  tombstone: boolean,
+  ttlMs: number,
+  fromLegacy: boolean,
+): PeerResult {
+  return {
+    id: 0,
+    status: PeerStatus.PEER_STATUS_OK,
+    found,
+    value,
+    version,
+    tombstone,
+    ttlMs,
+    applied: false,
+    message: '',
+    code: 0,
+    fromLegacy,
+  };
+}

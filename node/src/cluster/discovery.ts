@@ -1,0 +1,89 @@
+// Where the member list comes from: a static list outside Kubernetes, or the
+// headless Service's DNS inside it. With publishNotReadyAddresses a crashed
+// pod keeps its records, so DNS changes only on a real scale event: a crash
+// never changes the ring.
+import { Resolver } from 'node:dns/promises';
+
+/** Member name -> host:peerPort. */
+export type MemberMap = ReadonlyMap<string, string>;
+
+export interface Discovery {
+  /** The current members; throws when the source cannot be read (the caller keeps the last good list). */
+  members(): Promise<MemberMap>;
+  readonly description: string;
+}
+
+export class StaticDiscovery implements Discovery {
+  readonly description: string;
+  constructor(private readonly peers: MemberMap) {
+    this.description = `static list of ${peers.size} members (KVRING_PEERS)`;
+  }
+  members(): Promise<MemberMap> {
+    return Promise.resolve(this.peers);
+  }
+}
+
+export interface DnsDiscoveryOptions {
+  /** Headless Service FQDN, e.g. demo-peers.default.svc.cluster.local. */
+  readonly service: string;
+  /** SRV port name: records are looked up at _NAME._tcp.SERVICE. */
+  readonly portName: string;
+  /** StatefulSet name for the A-record fallback (PREFIX-0.SERVICE, ...). */
+  readonly podPrefix: string;
+  readonly peerPort: number;
+  /** host:port of the DNS server; empty = system resolver. */
+  readonly server: string;
+  /** Upper bound of the A-record probe. */
+  readonly maxOrdinal?: number;
+}
+
+export class DnsDiscovery implements Discovery {
+  readonly description: string;
+  private readonly resolver = new Resolver({ timeout: 2000, tries: 2 });
+
+  constructor(private readonly opts: DnsDiscoveryOptions) {
+    if (opts.server) this.resolver.setServers([opts.server]);
+    this.description = `DNS of ${opts.service} (SRV _${opts.portName}._tcp, then A records of ${opts.podPrefix || '<none>'}-N)`;
+  }
+
+  async members(): Promise<MemberMap> {
+    try {
+      const srv = await this.resolver.resolveSrv(`_${this.opts.portName}._tcp.${this.opts.service}`);
+      if (srv.length > 0) {
+        const out = new Map<string, string>();
+        for (const r of srv) out.set(memberName(r.name), `${r.name}:${r.port}`);
+        return out;
+      }
+    } catch (err) {
+      if (!this.opts.podPrefix) throw err;
+    }
+    return this.probeOrdinals();
+  }
+
+  /**
+   * Without SRV records: StatefulSet pods are PREFIX-0..PREFIX-(n-1); resolve
+   * them in order until one is missing.
+   */
+  private async probeOrdinals(): Promise<MemberMap> {
+    if (!this.opts.podPrefix) throw new Error(`no SRV records for ${this.opts.service} and no pod prefix`);
+    const out = new Map<string, string>();
+    const max = this.opts.maxOrdinal ?? 256;
+    for (let i = 0; i < max; i++) {
+      const name = `${this.opts.podPrefix}-${i}`;
+      const host = `${name}.${this.opts.service}`;
+      try {
+        await this.resolver.resolve4(host);
+      } catch {
+        break;
+      }
+      out.set(name, `${host}:${this.opts.peerPort}`);
+    }
+    if (out.size === 0) throw new Error(`no A records for ${this.opts.podPrefix}-0.${this.opts.service}`);
+    return out;
+  }
+}
+
+/** `demo-0.demo-peers.ns.svc.cluster.local.` -> `demo-0`. */
+export function memberName(target: string): string {
+  return target.split('.')[0]!;
+}

@@ -1,0 +1,96 @@
+// This node's replica: the memory store plus the incarnation rule. The peer
+// server and the coordinator's local handle both go through it, so a write
+// is judged the same way however it arrives.
+import { PeerStatus, type PeerOp, type PeerResult } from '../gen/kvring/v1/peer.js';
+import type { MemoryStore } from '../store/memory-store.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export class LocalReplica {
+  constructor(
+    private readonly store: MemoryStore,
+    /** Unique per process start. */
+    readonly incarnation: string,
+    private readonly now: () => number,
+  ) {}
+
+  read(id: number, key: string): PeerResult {
+    const e = this.store.get(key);
+    if (e === undefined) return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, '');
+    const ttl = e.expiresAt === 0 ? 0 : Math.max(1, Math.ceil(e.expiresAt - this.now()));
+    return result(
+      id,
+      PeerStatus.PEER_STATUS_OK,
+      true,
+      e.value ?? EMPTY,
+      e.version,
+      e.tombstone,
+      ttl,
+      false,
+      '',
+    );
+  }
+
+  /**
+   * Applies a write if it was meant for this incarnation and is newer than
+   * what is held. A write for an earlier incarnation was captured before this
+   * process started and may be older than what a quorum acknowledged since:
+   * applying it could make this replica go back in time.
+   */
+  write(id: number, op: PeerOp | WriteLike, incarnation: string): PeerResult {
+    if (incarnation !== this.incarnation)
+      return result(
+        id,
+        PeerStatus.PEER_STATUS_STALE_INCARNATION,
+        false,
+        EMPTY,
+        0,
+        false,
+        0,
+        false,
+        'restarted',
+      );
+    const applied = this.store.apply(
+      op.key,
+      op.tombstone ? null : (op.value ?? EMPTY),
+      op.version,
+      op.tombstone,
+      op.ttlMs,
+    );
+    return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, op.version, op.tombstone, 0, applied, '');
+  }
+}
+
+interface WriteLike {
+  readonly key: string;
+  readonly value: Buffer | null;
+  readonly version: number;
+  readonly tombstone: boolean;
+  readonly ttlMs: number;
+}
+
+export function result(
+  id: number,
+  status: PeerStatus,
+  found: boolean,
+  value: Buffer,
+  version: number,
+  tombstone: boolean,
+  ttlMs: number,
+  applied: boolean,
+  message: string,
+): PeerResult {
+  return {
+    id,
+    status,
+    found,
+    value,
+    version,
+    tombstone,
+    ttlMs,
+    applied,
+    message,
+    code: 0,
+    fromLegacy: false,
+  };
+}

@@ -1,0 +1,382 @@
+// A kvring node: wires the store, PostgreSQL, the legacy client, membership,
+// the coordinator, the background loops and the three ports, and shuts them
+// down in the right order on SIGTERM.
+import { randomBytes } from 'node:crypto';
+import type { Server as HttpServer } from 'node:http';
+import { ServerCredentials, type Server } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { NodeConfig } from './config/config.js';
+import {
+  MemberState,
+  type ClusterInfoResponse,
+  type DrainRequest,
+  type DrainResponse,
+} from './gen/kvring/v1/kvring.js';
+import type { DigestResponse } from './gen/kvring/v1/peer.js';
+import { AntiEntropy, type AntiEntropySource } from './cluster/anti-entropy.js';
+import { Coordinator } from './cluster/coordinator.js';
+import { DnsDiscovery, StaticDiscovery, type Discovery } from './cluster/discovery.js';
+import { Handoff } from './cluster/handoff.js';
+import { HintReplayer } from './cluster/hint-replayer.js';
+import { Hints } from './cluster/hints.js';
+import { LocalHandle } from './cluster/local-handle.js';
+import { LocalReplica } from './cluster/local-replica.js';
+import { Membership } from './cluster/membership.js';
+import { LegacyClient } from './legacy/client.js';
+import type { Logger } from './log.js';
+import { NodeMetrics } from './metrics.js';
+import { PeerConnection } from './peer/connection.js';
+import { peerService } from './peer/server.js';
+import { PgStore } from './pg/store.js';
+import type { ChangeCursor } from './pg/types.js';
+import { bind, clientServer, peerServer } from './server/grpc-servers.js';
+import { httpServer } from './server/http.js';
+import { MemoryStore } from './store/memory-store.js';
+
+export class KvNode {
+  readonly incarnation = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+  readonly metrics: NodeMetrics;
+  readonly store: MemoryStore;
+  readonly hints: Hints;
+  private readonly replica: LocalReplica;
+  private pg!: PgStore;
+  private legacy: LegacyClient | undefined;
+  private membership!: Membership;
+  private coordinator!: Coordinator;
+  private replayer!: HintReplayer;
+  private antiEntropy!: AntiEntropy<ChangeCursor>;
+  private handoff!: Handoff;
+  private clientSrv: Server | undefined;
+  private peerSrv: Server | undefined;
+  private http: HttpServer | undefined;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
+  private draining = false;
+  private stopping: Promise<void> | undefined;
+  private gauges: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly cfg: NodeConfig,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new NodeMetrics({ member: cfg.nodeName });
+    const now = (): number => performance.now();
+    this.store = new MemoryStore({
+      maxBytes: cfg.maxMemory,
+      now,
+      onEvict: () => this.metrics.evictions.inc(),
+      onExpire: () => this.metrics.expirations.inc(),
+    });
+    this.metrics.cacheMaxBytes.set(cfg.maxMemory);
+    this.replica = new LocalReplica(this.store, this.incarnation, now);
+    this.hints = new Hints({ maxBytes: cfg.hintsMaxBytes, maxAgeMs: cfg.hintsMaxAgeMs }, this.metrics);
+  }
+
+  get peerAddress(): string {
+    return `${this.cfg.advertiseHost}:${this.cfg.peerPort}`;
+  }
+
+  async start(): Promise<void> {
+    const { cfg, log, metrics } = this;
+    this.http = httpServer(metrics.registry, {
+      notReadyReason: () => this.notReadyReason(),
+      status: () => this.clusterInfo(),
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.http!.once('error', reject);
+      this.http!.listen(cfg.httpPort, cfg.host, () => resolve());
+    });
+
+    this.pg = await PgStore.open(
+      {
+        url: cfg.postgresUrl || undefined,
+        host: cfg.postgresHost,
+        port: cfg.postgresPort,
+        database: cfg.postgresDatabase,
+        user: cfg.postgresUser,
+        password: cfg.postgresPassword,
+        table: cfg.postgresTable,
+        poolSize: cfg.postgresPoolSize,
+        batchMax: cfg.postgresBatchMax,
+        timeoutMs: cfg.postgresTimeoutMs,
+      },
+      { log: log.child({ component: 'postgres' }), metrics },
+    );
+    if (cfg.legacyUrl)
+      this.legacy = new LegacyClient(
+        {
+          url: cfg.legacyUrl,
+          pathTemplate: cfg.legacyPathTemplate,
+          timeoutMs: cfg.legacyTimeoutMs,
+          token: cfg.legacyToken || undefined,
+          negativeTtlMs: cfg.legacyNegativeTtlMs,
+        },
+        { log: log.child({ component: 'legacy' }), metrics },
+      );
+
+    // The peer port opens before membership starts, so peers that already
+    // run can reach this node while it waits for the others.
+    const self = new LocalHandle(cfg.nodeName, this.replica, (key) =>
+      this.coordinator.readThroughAsPrimary(key),
+    );
+    this.peerSrv = peerServer(
+      peerService({
+        selfName: cfg.nodeName,
+        replica: this.replica,
+        maxKeyBytes: cfg.maxKeyBytes,
+        log,
+        legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
+        digest: (keys) => this.digest(keys),
+      }),
+      this.health,
+    );
+    await bind(this.peerSrv, `${cfg.host}:${cfg.peerPort}`, ServerCredentials.createInsecure());
+
+    this.membership = await Membership.start(
+      {
+        discovery: this.discovery(),
+        self,
+        selfPeerAddress: this.peerAddress,
+        vnodes: cfg.vnodes,
+        replicationFactor: cfg.replicationFactor,
+        connect: (name, address) =>
+          new PeerConnection(name, address, {
+            selfName: cfg.nodeName,
+            selfIncarnation: this.incarnation,
+            peerTimeoutMs: cfg.peerTimeoutMs,
+            failureTimeoutMs: cfg.failureTimeoutMs,
+            slowOpTimeoutMs: cfg.requestTimeoutMs,
+            log,
+            metrics,
+            onState: (conn, change) => this.onPeerState(conn, change),
+          }),
+        onRingChange: (ring) => {
+          this.handoff
+            .rebalance(ring)
+            .catch((err: Error) => log.warn({ err: err.message }, 'handoff failed'));
+        },
+        log: log.child({ component: 'membership' }),
+        metrics,
+      },
+      cfg.discoveryIntervalMs,
+    );
+    this.coordinator = new Coordinator(
+      {
+        readQuorum: cfg.readQuorum,
+        writeQuorum: cfg.writeQuorum,
+        defaultTtlMs: cfg.defaultTtlMs,
+        limits: cfg,
+      },
+      {
+        placement: this.membership.placement,
+        durable: this.pg,
+        legacy: this.legacy,
+        hints: this.hints,
+        log,
+        metrics,
+      },
+    );
+    this.handoff = new Handoff(
+      this.store,
+      cfg.nodeName,
+      cfg.replicationFactor,
+      (m) => this.membership.placement.handle(m),
+      log.child({ component: 'handoff' }),
+      metrics,
+    );
+    this.replayer = new HintReplayer(this.hints, (m) => this.membership.placement.handle(m), log, metrics);
+    this.antiEntropy = new AntiEntropy(
+      this.changeSource(),
+      this.store,
+      () => this.membership.ring,
+      cfg.nodeName,
+      cfg.replicationFactor,
+      log.child({ component: 'anti-entropy' }),
+      metrics,
+    );
+    this.antiEntropy.start(cfg.antiEntropyIntervalMs);
+
+    this.clientSrv = clientServer(
+      { metrics, log },
+      {
+        coordinator: this.coordinator,
+        limits: cfg,
+        clusterInfo: () => this.clusterInfo(),
+        drain: (req) => this.drain(req),
+      },
+      this.health,
+    );
+    await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, ServerCredentials.createInsecure());
+    this.health.setStatus('', 'SERVING');
+    this.gauges = setInterval(() => this.updateGauges(), 1000);
+    this.gauges.unref();
+    this.updateGauges();
+    log.info(
+      {
+        member: cfg.nodeName,
+        incarnation: this.incarnation,
+        client: `${cfg.host}:${cfg.clientPort}`,
+        peer: `${cfg.host}:${cfg.peerPort}`,
+        http: `${cfg.host}:${cfg.httpPort}`,
+        members: this.membership.ring.members,
+      },
+      'node started',
+    );
+  }
+
+  /** Graceful stop: refuse new work, finish in-flight requests, flush hints and the PostgreSQL batch. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const deadline = performance.now() + this.cfg.shutdownTimeoutMs;
+    const left = (): number => Math.max(0, deadline - performance.now());
+    this.health.setStatus('', 'NOT_SERVING');
+    this.coordinator?.close();
+    if (this.gauges) clearInterval(this.gauges);
+    await shutdownGrpc(this.clientSrv, left() * 0.6);
+    this.antiEntropy?.stop();
+    this.replayer?.stop();
+    if (this.replayer) await this.replayer.replayAll(performance.now() + left() * 0.5);
+    await this.pg?.close();
+    await this.legacy?.close();
+    await shutdownGrpc(this.peerSrv, Math.min(1000, left()));
+    this.membership?.stop();
+    await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+    this.http?.closeAllConnections();
+    this.log.info({ member: this.cfg.nodeName }, 'node stopped');
+  }
+
+  private discovery(): Discovery {
+    const { cfg } = this;
+    if (cfg.staticPeers.size > 0) return new StaticDiscovery(cfg.staticPeers);
+    return new DnsDiscovery({
+      service: cfg.discoveryService,
+      portName: cfg.discoveryPortName,
+      podPrefix: cfg.discoveryPodPrefix,
+      peerPort: cfg.peerPort,
+      server: cfg.dnsServer,
+    });
+  }
+
+  private changeSource(): AntiEntropySource<ChangeCursor> {
+    const pg = (): PgStore => this.pg;
+    // Start a minute back: writes committed while this node started, whose
+    // coordinator may have died, are still picked up.
+    const start: ChangeCursor = { at: new Date(Date.now() - 60_000).toISOString(), key: '' };
+    return {
+      versions: (keys) => pg().versions(keys),
+      readMany: (keys) => pg().readMany(keys),
+      changedSince: async (cursor, limit) => {
+        const page = await pg().changedSince(cursor ?? start, limit);
+        return { rows: [...page.rows], cursor: page.next };
+      },
+    };
+  }
+
+  private onPeerState(conn: PeerConnection, change: 'up' | 'down' | 'restarted'): void {
+    if (change === 'restarted') {
+      const dropped = this.hints.keepOnly(conn.name, conn.incarnation);
+      this.log.info(
+        { peer: conn.name, dropped },
+        'peer restarted; hints for its previous incarnation dropped',
+      );
+    } else {
+      this.log.info({ peer: conn.name, state: change }, 'peer state changed');
+      if (change === 'up') void this.replayer?.replayAll();
+    }
+    this.updateGauges();
+  }
+
+  private updateGauges(): void {
+    const m = this.metrics;
+    m.cacheEntries.set(this.store.size);
+    m.cacheBytes.set(this.store.bytes);
+    if (!this.membership) return;
+    let up = 0;
+    let down = 0;
+    for (const h of this.membership.handles()) {
+      m.memberUp.set({ member: h.name }, h.up ? 1 : 0);
+      if (h.up) up++;
+      else down++;
+    }
+    m.members.set({ state: 'up' }, up);
+    m.members.set({ state: 'down' }, down);
+  }
+
+  private notReadyReason(): string | undefined {
+    if (this.stopping) return 'shutting down';
+    if (!this.membership || !this.clientSrv) return 'starting';
+    if (!this.pg.reachable) return 'PostgreSQL unreachable';
+    return undefined;
+  }
+
+  clusterInfo(): ClusterInfoResponse {
+    const { cfg } = this;
+    const ring = this.membership?.ring;
+    const own = ring?.ownership() ?? new Map<string, number>();
+    return {
+      self: cfg.nodeName,
+      incarnation: this.incarnation,
+      members: (this.membership?.handles() ?? []).map((h) => {
+        const peer = this.membership.addressOf(h.name) ?? '';
+        const host = peer.slice(0, peer.lastIndexOf(':'));
+        return {
+          name: h.name,
+          peerAddress: peer,
+          clientAddress: `${host}:${cfg.clientPort}`,
+          state: h.isSelf
+            ? MemberState.MEMBER_STATE_SELF
+            : h.up
+              ? MemberState.MEMBER_STATE_UP
+              : MemberState.MEMBER_STATE_DOWN,
+          ownership: own.get(h.name) ?? 0,
+          incarnation: h.incarnation,
+        };
+      }),
+      replicationFactor: cfg.replicationFactor,
+      readQuorum: cfg.readQuorum,
+      writeQuorum: cfg.writeQuorum,
+      vnodes: cfg.vnodes,
+      ringHash: ring?.ringHash ?? '',
+      postgresReachable: this.pg?.reachable ?? false,
+      legacyApiReachable: this.legacy?.reachable ?? false,
+      hintsPending: this.hints.total,
+      draining: this.draining,
+    };
+  }
+
+  private async drain(req: DrainRequest): Promise<DrainResponse> {
+    this.draining = true;
+    const r = await this.handoff.drain(this.membership.ring, req.leaving);
+    return { keysStreamed: r.streamed, keysFailed: r.failed };
+  }
+
+  private digest(keys: readonly string[]): DigestResponse {
+    const entries: DigestResponse['entries'] = [];
+    if (keys.length === 0) {
+      for (const [key, e] of this.store.entries())
+        entries.push({ key, version: e.version, tombstone: e.tombstone });
+    } else
+      for (const key of keys) {
+        const e = this.store.peek(key);
+        if (e !== undefined) entries.push({ key, version: e.version, tombstone: e.tombstone });
+      }
+    return { member: this.cfg.nodeName, incarnation: this.incarnation, entries };
+  }
+}
+
+function shutdownGrpc(server: Server | undefined, timeoutMs: number): Promise<void> {
+  if (server === undefined) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, timeoutMs);
+    server.tryShutdown(() => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}

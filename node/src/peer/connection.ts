@@ -1,0 +1,284 @@
+// The client side of the replication stream to one peer. Operations queued
+// in one turn of the event loop travel in one frame; results come back
+// batched and are matched by id. The same stream carries pings, so it is
+// also this member's failure detector: a peer silent for failureTimeoutMs
+// is marked down (a paused process keeps its TCP connection open, so a
+// broken stream alone would not notice it).
+import {
+  credentials as grpcCredentials,
+  type ChannelCredentials,
+  type ClientDuplexStream,
+} from '@grpc/grpc-js';
+import {
+  PeerOpKind,
+  PeerServiceClient,
+  PeerStatus,
+  WriteCause,
+  type PeerOp,
+  type PeerRequestFrame,
+  type PeerResponseFrame,
+  type PeerResult,
+} from '../gen/kvring/v1/peer.js';
+import { PeerUnavailableError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { NodeMetrics } from '../metrics.js';
+import type { ReplicaHandle, WriteRequest } from '../cluster/replica.js';
+
+const EMPTY = Buffer.alloc(0);
+/** Keeps one frame well under the message size limit and the head-of-line delay short. */
+const MAX_FRAME_OPS = 256;
+const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+export const PEER_CHANNEL_OPTIONS = {
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+};
+
+interface Pending {
+  resolve: (r: PeerResult) => void;
+  reject: (e: Error) => void;
+  deadline: number;
+  kind: PeerOpKind;
+}
+
+export interface PeerConnectionOptions {
+  readonly selfName: string;
+  readonly selfIncarnation: string;
+  readonly credentials?: ChannelCredentials;
+  readonly peerTimeoutMs: number;
+  readonly failureTimeoutMs: number;
+  /** Deadline of a legacy fetch, which waits for the legacy API and PostgreSQL. */
+  readonly slowOpTimeoutMs: number;
+  readonly log: Logger;
+  readonly metrics?: NodeMetrics;
+  /** Called when the failure detector changes its verdict or the peer restarted. */
+  readonly onState?: (conn: PeerConnection, change: 'up' | 'down' | 'restarted') => void;
+}
+
+export class PeerConnection implements ReplicaHandle {
+  readonly isSelf = false;
+  up = false;
+  incarnation = '';
+  private readonly client: PeerServiceClient;
+  private call: ClientDuplexStream<PeerRequestFrame, PeerResponseFrame> | undefined;
+  private outbox: PeerOp[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private flushScheduled = false;
+  private lastHeard = 0;
+  private lastPing = 0;
+  private reconnectDelay = 100;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly ticker: NodeJS.Timeout;
+  private closed = false;
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(
+    readonly name: string,
+    public address: string,
+    private readonly opts: PeerConnectionOptions,
+  ) {
+    this.client = new PeerServiceClient(
+      address,
+      opts.credentials ?? grpcCredentials.createInsecure(),
+      PEER_CHANNEL_OPTIONS,
+    );
+    const tick = Math.max(20, Math.min(100, Math.floor(opts.failureTimeoutMs / 8)));
+    this.ticker = setInterval(() => this.tick(), tick);
+    this.ticker.unref();
+    this.open();
+  }
+
+  read(key: string): Promise<PeerResult> {
+    return this.send(
+      op(PeerOpKind.PEER_OP_KIND_READ, key, EMPTY, 0, false, 0, '', WriteCause.WRITE_CAUSE_UNSPECIFIED),
+    );
+  }
+
+  write(w: WriteRequest, incarnation: string, cause: WriteCause): Promise<PeerResult> {
+    return this.send(
+      op(
+        PeerOpKind.PEER_OP_KIND_WRITE,
+        w.key,
+        w.value ?? EMPTY,
+        w.version,
+        w.tombstone,
+        w.ttlMs,
+        incarnation,
+        cause,
+      ),
+    );
+  }
+
+  legacyFetch(key: string): Promise<PeerResult> {
+    return this.send(
+      op(
+        PeerOpKind.PEER_OP_KIND_LEGACY_FETCH,
+        key,
+        EMPTY,
+        0,
+        false,
+        0,
+        '',
+        WriteCause.WRITE_CAUSE_UNSPECIFIED,
+      ),
+    );
+  }
+
+  /** Pending operations plus queued ones: the coordinator's view of this peer's backlog. */
+  get inflight(): number {
+    return this.pending.size + this.outbox.length;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.ticker);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.call?.end();
+    this.call = undefined;
+    this.failAll(new PeerUnavailableError(`peer ${this.name}: connection closed`));
+    this.client.close();
+  }
+
+  private send(o: PeerOp): Promise<PeerResult> {
+    if (this.call === undefined || this.closed)
+      return Promise.reject(new PeerUnavailableError(`peer ${this.name} (${this.address}) is not connected`));
+    o.id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
+    const timeout =
+      o.kind === PeerOpKind.PEER_OP_KIND_LEGACY_FETCH ? this.opts.slowOpTimeoutMs : this.opts.peerTimeoutMs;
+    return new Promise<PeerResult>((resolve, reject) => {
+      this.pending.set(o.id, { resolve, reject, deadline: performance.now() + timeout, kind: o.kind });
+      this.outbox.push(o);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(this.flushBound);
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const call = this.call;
+    if (call === undefined) return;
+    while (this.outbox.length > 0) {
+      let n = 0;
+      let bytes = 0;
+      while (n < this.outbox.length && n < MAX_FRAME_OPS && bytes < MAX_FRAME_BYTES) {
+        bytes += this.outbox[n]!.value.length + this.outbox[n]!.key.length + 32;
+        n++;
+      }
+      const ops = n === this.outbox.length ? this.outbox : this.outbox.slice(0, n);
+      this.outbox = n === this.outbox.length ? [] : this.outbox.slice(n);
+      this.opts.metrics?.peerFrameOps.observe(ops.length);
+      call.write({ hello: undefined, ops });
+    }
+  }
+
+  private open(): void {
+    if (this.closed) return;
+    const call = this.client.exchange();
+    this.call = call;
+    call.write({ hello: { member: this.opts.selfName, incarnation: this.opts.selfIncarnation }, ops: [] });
+    call.on('data', (frame: PeerResponseFrame) => this.onFrame(frame));
+    call.on('error', (err: Error) => this.onBroken(call, err));
+    call.on('end', () => this.onBroken(call, new Error('stream ended')));
+  }
+
+  private onFrame(frame: PeerResponseFrame): void {
+    this.lastHeard = performance.now();
+    if (frame.hello !== undefined) {
+      const prev = this.incarnation;
+      this.incarnation = frame.hello.incarnation;
+      this.reconnectDelay = 100;
+      if (prev !== '' && prev !== this.incarnation) this.opts.onState?.(this, 'restarted');
+    }
+    if (!this.up && this.incarnation !== '') this.setUp(true);
+    for (const r of frame.results) {
+      const p = this.pending.get(r.id);
+      if (p === undefined) continue; // timed out already
+      this.pending.delete(r.id);
+      this.opts.metrics?.peerOps.inc({
+        kind: kindName(p.kind),
+        result: r.status === PeerStatus.PEER_STATUS_OK ? 'ok' : 'rejected',
+      });
+      p.resolve(r);
+    }
+  }
+
+  private onBroken(call: ClientDuplexStream<PeerRequestFrame, PeerResponseFrame>, err: Error): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    this.opts.log.debug({ peer: this.name, err: err.message }, 'peer stream broke');
+    this.failAll(new PeerUnavailableError(`peer ${this.name} (${this.address}): ${err.message}`));
+    this.setUp(false);
+    if (this.closed) return;
+    this.reconnectTimer = setTimeout(() => this.open(), this.reconnectDelay);
+    this.reconnectTimer.unref();
+    this.reconnectDelay = Math.min(2_000, this.reconnectDelay * 2);
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline > now) continue;
+      this.pending.delete(id);
+      this.opts.metrics?.peerOps.inc({ kind: kindName(p.kind), result: 'timeout' });
+      p.reject(new PeerUnavailableError(`peer ${this.name}: no answer within its deadline`));
+    }
+    if (this.call === undefined) return;
+    if (this.up && now - this.lastHeard > this.opts.failureTimeoutMs) {
+      this.opts.log.warn({ peer: this.name, silentMs: Math.round(now - this.lastHeard) }, 'peer marked down');
+      this.setUp(false);
+    }
+    if (now - this.lastPing >= this.opts.failureTimeoutMs / 4) {
+      this.lastPing = now;
+      this.send(
+        op(PeerOpKind.PEER_OP_KIND_PING, '', EMPTY, 0, false, 0, '', WriteCause.WRITE_CAUSE_UNSPECIFIED),
+      ).catch(() => undefined);
+    }
+  }
+
+  private setUp(up: boolean): void {
+    if (this.up === up) return;
+    this.up = up;
+    this.opts.onState?.(this, up ? 'up' : 'down');
+  }
+
+  private failAll(err: Error): void {
+    this.outbox = [];
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+}
+
+function op(
+  kind: PeerOpKind,
+  key: string,
+  value: Buffer,
+  version: number,
+  tombstone: boolean,
+  ttlMs: number,
+  incarnation: string,
+  cause: WriteCause,
+): PeerOp {
+  return { id: 0, kind, key, value, version, tombstone, ttlMs, incarnation, cause };
+}
+
+function kindName(k: PeerOpKind): string {
+  switch (k) {
+    case PeerOpKind.PEER_OP_KIND_READ:
+      return 'read';
+    case PeerOpKind.PEER_OP_KIND_WRITE:
+      return 'write';
+    case PeerOpKind.PEER_OP_KIND_PING:
+      return 'ping';
+    case PeerOpKind.PEER_OP_KIND_LEGACY_FETCH:
+      return 'legacy_fetch';
+    default:
+      return 'other';
+  }
+}

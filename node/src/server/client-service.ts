@@ -1,0 +1,104 @@
+// The client API (kvring.v1.KVService, AdminService) and the prototype's
+// cache.CacheService: thin layers that validate batch shapes, call the
+// coordinator and shape answers. Key and value limits are the
+// coordinator's, so every entry point enforces them the same way.
+import type {
+  CacheServiceServer,
+  GetRequest as CacheGet,
+  SetRequest as CacheSet,
+} from '../gen/cache/cache.js';
+import {
+  Source as WireSource,
+  type AdminServiceServer,
+  type ClusterInfoResponse,
+  type DrainRequest,
+  type DrainResponse,
+  type GetRequest,
+  type KVServiceServer,
+  type MGetRequest,
+  type MSetRequest,
+  type SetRequest,
+} from '../gen/kvring/v1/kvring.js';
+import { status } from '@grpc/grpc-js';
+import type { Coordinator, Source } from '../cluster/coordinator.js';
+import { grpcStatusOf } from '../errors.js';
+import { checkBatch, type Limits } from '../limits.js';
+import { unary, type UnaryContext } from './unary.js';
+
+export interface ClientServiceDeps {
+  readonly coordinator: Coordinator;
+  readonly limits: Limits;
+  clusterInfo(): ClusterInfoResponse;
+  drain(req: DrainRequest): Promise<DrainResponse>;
+}
+
+const SOURCES: Record<Source, WireSource> = {
+  memory: WireSource.SOURCE_MEMORY,
+  postgres: WireSource.SOURCE_POSTGRES,
+  legacy: WireSource.SOURCE_LEGACY,
+  miss: WireSource.SOURCE_UNSPECIFIED,
+};
+
+export function kvService(ctx: UnaryContext, deps: ClientServiceDeps): KVServiceServer {
+  const { coordinator: c, limits } = deps;
+  return {
+    get: unary(ctx, 'Get', async (req: GetRequest) => {
+      const r = await c.get(req.key);
+      return { found: r.found, value: r.value, version: r.version, source: SOURCES[r.source] };
+    }),
+    set: unary(ctx, 'Set', async (req: SetRequest) => ({
+      version: await c.set(req.key, req.value, req.ttlMs),
+    })),
+    delete: unary(ctx, 'Delete', async (req: { key: string }) => ({ version: await c.delete(req.key) })),
+    mGet: unary(ctx, 'MGet', async (req: MGetRequest) => {
+      checkBatch(limits, req.keys.length, 'keys');
+      const results = await Promise.all(req.keys.map((k) => c.get(k)));
+      return {
+        items: results.map((r, i) => ({
+          key: req.keys[i]!,
+          found: r.found,
+          value: r.value,
+          version: r.version,
+        })),
+      };
+    }),
+    mSet: unary(ctx, 'MSet', async (req: MSetRequest) => {
+      checkBatch(limits, req.entries.length, 'entries');
+      // Entries are independent; each reports its own outcome.
+      const settled = await Promise.allSettled(req.entries.map((e) => c.set(e.key, e.value, e.ttlMs)));
+      return {
+        results: settled.map((s, i) => {
+          const key = req.entries[i]!.key;
+          if (s.status === 'fulfilled') return { key, version: s.value, code: 0, message: '' };
+          const err = s.reason as Error;
+          return { key, version: 0, code: codeOf(err), message: err.message };
+        }),
+      };
+    }),
+    clusterInfo: unary(ctx, 'ClusterInfo', () => Promise.resolve(deps.clusterInfo())),
+  };
+}
+
+export function adminService(ctx: UnaryContext, deps: ClientServiceDeps): AdminServiceServer {
+  return { drain: unary(ctx, 'Drain', (req: DrainRequest) => deps.drain(req)) };
+}
+
+/** The prototype's API: same coordinator, so same replication, persistence and read-through. */
+export function cacheService(ctx: UnaryContext, deps: ClientServiceDeps): CacheServiceServer {
+  const { coordinator: c } = deps;
+  return {
+    set: unary(ctx, 'cache.Set', async (req: CacheSet) => {
+      await c.set(req.key, req.value, 0);
+      return { success: true };
+    }),
+    get: unary(ctx, 'cache.Get', async (req: CacheGet) => {
+      const r = await c.get(req.key);
+      return { value: r.value, found: r.found };
+    }),
+  };
+}
+
+function codeOf(err: Error): number {
+  const code = grpcStatusOf(err);
+  return code === status.OK ? status.UNKNOWN : code;
+}

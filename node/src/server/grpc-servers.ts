@@ -1,0 +1,65 @@
+// The two gRPC servers of a node. The client port serves kvring.v1, the
+// prototype's cache.CacheService, health and reflection; the peer port
+// serves only the replication service and health, so no client-port call
+// can ever reach a peer method.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { CacheServiceService } from '../gen/cache/cache.js';
+import { AdminServiceService, KVServiceService } from '../gen/kvring/v1/kvring.js';
+import { PeerServiceService, type PeerServiceServer } from '../gen/kvring/v1/peer.js';
+import { adminService, cacheService, kvService, type ClientServiceDeps } from './client-service.js';
+import type { UnaryContext } from './unary.js';
+
+const SERVER_OPTIONS = {
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  // Bounds what one misbehaving client can hold open.
+  'grpc.max_concurrent_streams': 1000,
+};
+
+/** The node/proto directory, found from this file whether it runs from src/ or dist/. */
+export function protoDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 8; i++) {
+    const candidate = join(dir, 'node', 'proto');
+    if (existsSync(join(candidate, 'kvring', 'v1', 'kvring.proto'))) return candidate;
+    if (existsSync(join(dir, 'proto', 'kvring', 'v1', 'kvring.proto'))) return join(dir, 'proto');
+    dir = dirname(dir);
+  }
+  throw new Error('node/proto not found next to the program (reflection needs the .proto files)');
+}
+
+export function clientServer(
+  ctx: UnaryContext,
+  deps: ClientServiceDeps,
+  health: HealthImplementation,
+): Server {
+  const server = new Server(SERVER_OPTIONS);
+  server.addService(KVServiceService, kvService(ctx, deps));
+  server.addService(AdminServiceService, adminService(ctx, deps));
+  server.addService(CacheServiceService, cacheService(ctx, deps));
+  health.addToServer(server);
+  const pkg = protoLoader.loadSync(['kvring/v1/kvring.proto', 'cache/cache.proto'], {
+    includeDirs: [protoDir()],
+  });
+  new ReflectionService(pkg).addToServer(server);
+  return server;
+}
+
+export function peerServer(impl: PeerServiceServer, health: HealthImplementation): Server {
+  const server = new Server(SERVER_OPTIONS);
+  server.addService(PeerServiceService, impl);
+  health.addToServer(server);
+  return server;
+}
+
+export function bind(server: Server, address: string, creds: ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, creds, (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}

@@ -1,0 +1,58 @@
+// Adapts an async handler to a grpc-js unary handler: metrics by method and
+// status code, and errors mapped by the one table in errors.ts. Nothing
+// here knows about keys or replicas.
+import { status, type ServerUnaryCall, type handleUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { grpcStatusOf } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { NodeMetrics } from '../metrics.js';
+
+export interface UnaryContext {
+  readonly metrics: NodeMetrics;
+  readonly log: Logger;
+  /** Returns a gRPC error when the call must be refused (authentication). */
+  readonly authorize?: (
+    call: ServerUnaryCall<unknown, unknown>,
+  ) => { code: status; details: string } | undefined;
+}
+
+const CODE_NAMES: string[] = [];
+for (const [name, value] of Object.entries(status)) if (typeof value === 'number') CODE_NAMES[value] = name;
+
+export function unary<Req, Res>(
+  ctx: UnaryContext,
+  method: string,
+  fn: (req: Req) => Promise<Res>,
+): handleUnaryCall<Req, Res> {
+  const { metrics, log } = ctx;
+  const timer = metrics.requestDuration.labels(method);
+  const byCode = new Map<status, ReturnType<typeof metrics.requests.labels>>();
+  const count = (code: status): void => {
+    let c = byCode.get(code);
+    if (c === undefined)
+      byCode.set(code, (c = metrics.requests.labels(method, CODE_NAMES[code] ?? String(code))));
+    c.inc();
+  };
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    const denied = ctx.authorize?.(call as ServerUnaryCall<unknown, unknown>);
+    if (denied !== undefined) {
+      count(denied.code);
+      callback({ code: denied.code, details: denied.details });
+      return;
+    }
+    const start = performance.now();
+    fn(call.request).then(
+      (res) => {
+        timer.observe((performance.now() - start) / 1000);
+        count(status.OK);
+        callback(null, res);
+      },
+      (err: Error) => {
+        timer.observe((performance.now() - start) / 1000);
+        const code = grpcStatusOf(err);
+        count(code);
+        if (code === status.INTERNAL) log.error({ err, method }, 'request failed');
+        callback({ code, details: err.message });
+      },
+    );
+  };
+}
