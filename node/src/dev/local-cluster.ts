@@ -78,6 +78,43 @@ export class LocalCluster {
   async startAll(timeoutMs = 30_000): Promise<void> {
     for (const n of this.nodes) n.start();
     await Promise.all(this.nodes.map((n) => waitReady(n, timeoutMs)));
+    await this.waitConverged(timeoutMs);
+  }
+
+  /**
+   * Waits until every running node sees every other running node up (ready
+   * only says a node's own dependencies answer; its peer streams may still
+   * be reconnecting).
+   */
+  async waitConverged(timeoutMs = 30_000): Promise<void> {
+    const running = new Set(this.nodes.filter((n) => n.running).map((n) => n.name));
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    while (Date.now() < deadline) {
+      const views = await Promise.all(
+        this.nodes
+          .filter((n) => running.has(n.name))
+          .map(async (n) => {
+            try {
+              const res = await fetch(`${n.httpUrl}/status`, { signal: AbortSignal.timeout(1000) });
+              return { node: n.name, status: (await res.json()) as StatusView };
+            } catch (err) {
+              return { node: n.name, error: (err as Error).message };
+            }
+          }),
+      );
+      const lagging = views.flatMap((v) =>
+        'error' in v
+          ? [`${v.node}: ${v.error}`]
+          : v.status.members
+              .filter((m) => running.has(m.name) && m.state !== 1 && m.state !== 3)
+              .map((m) => `${v.node} sees ${m.name} down`),
+      );
+      if (lagging.length === 0) return;
+      last = lagging.join('; ');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`cluster did not converge within ${timeoutMs} ms: ${last}`);
   }
 }
 
@@ -122,6 +159,10 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
     throw err;
   }
   return cluster;
+}
+
+interface StatusView {
+  members: Array<{ name: string; state: number }>;
 }
 
 async function waitReady(n: LocalNode, timeoutMs: number): Promise<void> {

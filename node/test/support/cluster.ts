@@ -1,0 +1,60 @@
+// One real test environment: embedded PostgreSQL, the demo legacy API as a
+// process, and N node processes on their own loopback addresses.
+import pg from 'pg';
+import { startLocalCluster, type LocalCluster } from '../../src/dev/local-cluster.js';
+import { KvClient } from '../../src/client/client.js';
+import { startPostgres, type TestPostgres } from './postgres.js';
+import { startLegacyProcess, type LegacyProcess } from './legacy.js';
+
+export interface TestEnv {
+  readonly pg: TestPostgres;
+  readonly legacy: LegacyProcess;
+  readonly cluster: LocalCluster;
+  /** A client per node, so tests can pick the coordinator. */
+  readonly clients: KvClient[];
+  sql<T extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<T[]>;
+  stop(): Promise<void>;
+}
+
+export async function startTestEnv(
+  opts: { nodes?: number; env?: Record<string, string>; legacyKeys?: number } = {},
+): Promise<TestEnv> {
+  const db = await startPostgres();
+  let legacy: LegacyProcess | undefined;
+  let cluster: LocalCluster | undefined;
+  try {
+    legacy = await startLegacyProcess({ keys: opts.legacyKeys ?? 1000 });
+    cluster = await startLocalCluster({
+      nodes: opts.nodes ?? 3,
+      postgresUrl: db.url,
+      legacyUrl: legacy.url,
+      env: { KVRING_LOG_LEVEL: 'info', ...opts.env },
+    });
+  } catch (err) {
+    await legacy?.stop();
+    await db.destroy();
+    throw err;
+  }
+  const clients = cluster.nodes.map((n) => new KvClient(n.clientAddress, { timeoutMs: 15_000 }));
+  const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  // Tests stop PostgreSQL on purpose; idle connections then error.
+  pool.on('error', () => undefined);
+  const c = cluster;
+  const l = legacy;
+  return {
+    pg: db,
+    legacy: l,
+    cluster: c,
+    clients,
+    async sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []) {
+      return (await pool.query<T>(text, params)).rows;
+    },
+    async stop() {
+      for (const cl of clients) cl.close();
+      await pool.end();
+      await c.stop();
+      await l.stop();
+      await db.destroy();
+    },
+  };
+}
