@@ -37,6 +37,9 @@ export interface RingOptions {
 
 const TWO_32 = 4294967296;
 const TWO_64 = TWO_32 * TWO_32;
+// Not looked up on the global per call: see the note in hash.ts.
+const floor = Math.floor;
+const min = Math.min;
 
 export class Ring {
   /** Member names, sorted (UTF-16 code unit order) and distinct. */
@@ -141,7 +144,7 @@ export class Ring {
    * of `out` past count are left as they were.
    */
   preferenceInto(key: string, n: number, out: string[]): number {
-    const want = Math.min(Math.floor(n), this.members.length);
+    const want = min(floor(n), this.members.length);
     if (!(want > 0)) return 0;
     const stamp = this.nextStamp();
     const tokens = this.tokenOwner.length;
@@ -170,7 +173,7 @@ export class Ring {
   isReplica(key: string, member: string, n: number): boolean {
     const target = this.index.get(member);
     if (target === undefined) return false;
-    const want = Math.min(Math.floor(n), this.members.length);
+    const want = min(floor(n), this.members.length);
     if (!(want > 0)) return false;
     const stamp = this.nextStamp();
     const tokens = this.tokenOwner.length;
