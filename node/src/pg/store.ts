@@ -54,6 +54,11 @@ export interface PgStoreOptions {
   readonly changeSettleMs?: number;
   /** Fail `open` when PostgreSQL is unreachable instead of starting unready (default false). */
   readonly requireReachable?: boolean;
+  /**
+   * When no operation succeeded for this long, a background `SELECT 1` keeps
+   * `reachable` current on an idle node (default 5000; 0 = never).
+   */
+  readonly pingIntervalMs?: number;
 }
 
 export interface PgStoreDeps {
@@ -76,6 +81,8 @@ export class PgStore implements VersionedStore {
   private closing = false;
   private closed: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private lastSuccess = 0;
   private up = false;
   private readonly settleMs: number;
 
@@ -110,6 +117,13 @@ export class PgStore implements VersionedStore {
       (op) => Buffer.byteLength(op.key) + (op.value?.length ?? 0),
     );
     this.metrics?.pgUp.set(0);
+    const every = opts.pingIntervalMs ?? 5000;
+    if (every > 0) {
+      this.pingTimer = setInterval(() => {
+        if (performance.now() - this.lastSuccess >= every) void this.ping();
+      }, every);
+      this.pingTimer.unref();
+    }
   }
 
   /** Connects and migrates (see the start-up choice at the top of this file). */
@@ -126,6 +140,7 @@ export class PgStore implements VersionedStore {
         store.scheduleRetry(RETRY_MIN_MS);
         return store;
       }
+      clearInterval(store.pingTimer);
       await store.pool.end().catch(() => undefined);
       throw err;
     }
@@ -231,6 +246,7 @@ export class PgStore implements VersionedStore {
     this.closed ??= (async () => {
       this.closing = true;
       clearTimeout(this.retryTimer);
+      clearInterval(this.pingTimer);
       await this.batcher.drain();
       await this.migrating?.catch(() => undefined);
       await this.pool.end();
@@ -347,7 +363,7 @@ export class PgStore implements VersionedStore {
     if (this.closing || this.migrated) return;
     this.retryTimer = setTimeout(() => {
       this.ensureMigrated().then(
-        () => this.log.info({ table: this.opts.table }, 'PostgreSQL reachable, schema ready'),
+        () => undefined,
         (err: unknown) => {
           this.log.debug({ err: describePgError(err) }, 'PostgreSQL still unreachable');
           this.scheduleRetry(Math.min(delayMs * 2, RETRY_MAX_MS));
@@ -358,9 +374,11 @@ export class PgStore implements VersionedStore {
   }
 
   private markUp(): void {
+    this.lastSuccess = performance.now();
     if (!this.up) {
       this.up = true;
       this.metrics?.pgUp.set(1);
+      this.log.info({ table: this.opts.table }, 'PostgreSQL reachable');
     }
   }
 

@@ -13,7 +13,7 @@ const stores: PgStore[] = [];
 
 beforeAll(async () => {
   server = await startPostgres();
-  console.log(`embedded PostgreSQL started in ${server.startupMs.toFixed(0)} ms (initdb included)`);
+  console.log(`embedded PostgreSQL started in ${server.startupMs.toFixed(0)} ms`);
 });
 afterEach(async () => {
   await Promise.all(stores.splice(0).map((s) => s.close()));
