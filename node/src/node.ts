@@ -207,7 +207,11 @@ export class KvNode {
     );
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, ServerCredentials.createInsecure());
     this.health.setStatus('', 'SERVING');
-    this.gauges = setInterval(() => this.updateGauges(), 1000);
+    this.gauges = setInterval(() => {
+      // Expired entries are never served; the sweep only returns their memory sooner.
+      this.store.sweep(1000);
+      this.updateGauges();
+    }, 1000);
     this.gauges.unref();
     this.updateGauges();
     log.info(

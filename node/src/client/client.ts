@@ -76,6 +76,7 @@ export class KvClient {
   private memberAddress = new Map<string, string>();
   private n = 3;
   private readonly md = new Metadata();
+  private readonly avoidUntil = new Map<string, number>();
   private readonly creds: ChannelCredentials;
 
   constructor(
@@ -163,8 +164,13 @@ export class KvClient {
   }
 
   private anyChannel(): Channel {
-    const address = this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!;
-    return this.channel(address);
+    const now = Date.now();
+    for (let i = 0; i < this.seeds.length; i++) {
+      const address = this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!;
+      const avoid = this.avoidUntil.get(address);
+      if (avoid === undefined || avoid < now) return this.channel(address);
+    }
+    return this.channel(this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!);
   }
 
   private channel(address: string): Channel {
@@ -180,7 +186,38 @@ export class KvClient {
     return ch;
   }
 
-  private call<Req, Res>(ch: Channel, method: Unary<Req, Res>, req: Req, timeoutMs?: number): Promise<Res> {
+  /**
+   * One call; when the node is unreachable (UNAVAILABLE) and other nodes
+   * were given, the same method is tried on the next one, and the failed
+   * address is avoided for a second. Every node coordinates every key, so
+   * any of them can serve the request.
+   */
+  private async call<Req, Res>(
+    ch: Channel,
+    method: Unary<Req, Res>,
+    req: Req,
+    timeoutMs?: number,
+  ): Promise<Res> {
+    const name = methodName(ch, method as unknown);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.callOnce(ch, method, req, timeoutMs);
+      } catch (err) {
+        const e = err as KvClientError;
+        if (e.code !== UNAVAILABLE || attempt + 1 >= this.seeds.length || name === undefined) throw err;
+        this.avoidUntil.set(ch.address, Date.now() + 1000);
+        ch = this.anyChannel();
+        method = (name.service === 'kv' ? ch.kv[name.method] : ch.admin.drain) as unknown as Unary<Req, Res>;
+      }
+    }
+  }
+
+  private callOnce<Req, Res>(
+    ch: Channel,
+    method: Unary<Req, Res>,
+    req: Req,
+    timeoutMs?: number,
+  ): Promise<Res> {
     const target = method === (ch.admin.drain as unknown) ? ch.admin : ch.kv;
     const deadline = Date.now() + (timeoutMs ?? this.opts.timeoutMs ?? 10_000);
     return new Promise<Res>((resolve, reject) => {
@@ -190,6 +227,19 @@ export class KvClient {
       });
     });
   }
+}
+
+const UNAVAILABLE = 14;
+const KV_METHODS = ['get', 'set', 'delete', 'mGet', 'mSet', 'clusterInfo'] as const;
+
+function methodName(
+  ch: Channel,
+  method: unknown,
+):
+  { service: 'kv'; method: (typeof KV_METHODS)[number] } | { service: 'admin'; method: 'drain' } | undefined {
+  for (const m of KV_METHODS) if (ch.kv[m] === method) return { service: 'kv', method: m };
+  if (ch.admin.drain === method) return { service: 'admin', method: 'drain' };
+  return undefined;
 }
 
 function toBuffer(v: Buffer | string): Buffer {
