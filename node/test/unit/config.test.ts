@@ -49,3 +49,13 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('documentation', () => {
+  it('README lists every setting with its flag', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { SETTINGS, flagName } = await import('../../src/config/settings.js');
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const missing = SETTINGS.filter((s) => !readme.includes(`| \`${s.env}\` | \`${flagName(s.env)}\` |`));
+    expect(missing.map((s) => s.env)).toEqual([]);
+  });
+});
