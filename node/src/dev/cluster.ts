@@ -71,12 +71,12 @@ kvring is running: 3 nodes, PostgreSQL write-through, legacy read-through.
   logs      ${RUN_DIR}/*.log
 
 Try (in another terminal):
-  npx kvring set greeting hello            # write through any node (KVRING_ADDR, default 127.0.0.1:50051)
-  npx kvring get greeting --addr 127.0.0.3:50051
-  npx kvring get user:42                   # read through from the legacy API
-  npx kvring del greeting
-  npx kvring cluster status
-  npx kvring bench --ops 20000
+  ./kvring set greeting hello            # write through any node (KVRING_ADDR, default 127.0.0.1:50051)
+  ./kvring get greeting --addr 127.0.0.3:50051
+  ./kvring get user:42                   # read through from the legacy API
+  ./kvring del greeting
+  ./kvring cluster status
+  ./kvring bench --ops 20000
   grpcurl -plaintext 127.0.0.1:50051 list  # (make tools builds grpcurl into .cache/bin)
   grpcurl -plaintext -d '{"key":"user:7"}' 127.0.0.2:50051 kvring.v1.KVService/Get
   curl -s 127.0.0.1:8080/metrics | grep kvring_requests_total
