@@ -14,4 +14,4 @@ export {
   PgUnavailableError,
   type PgUnavailableReason,
 } from './errors.js';
-export { MAX_KEY_BYTES } from './names.js';
+export { MAX_KEY_BYTES } from './validate.js';

@@ -8,7 +8,7 @@
 // steps: migration 2 adds what kvring needs, existing rows getting version 1.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { quoteDerived, quoteTable } from './names.js';
+import { quoteDerived, quoteTable } from './validate.js';
 
 export const MIGRATIONS_TABLE = 'kvring_schema_migrations';
 

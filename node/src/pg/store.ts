@@ -15,56 +15,14 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { NodeMetrics } from '../metrics.js';
 import { GroupCommitBatcher, splitRounds } from './batcher.js';
-import {
-  InvalidWriteError,
-  PgUnavailableError,
-  describePgError,
-  isUnreachable,
-  toPgUnavailable,
-} from './errors.js';
+import { PgUnavailableError, describePgError, isUnreachable, toPgUnavailable } from './errors.js';
 import { SchemaError, migrate } from './migrations.js';
-import { checkKey, quoteTable } from './names.js';
+import { connectionConfig, type PgStoreDeps, type PgStoreOptions } from './options.js';
+import { checkKey, checkTtl, checkWrite, distinctKeys, quoteTable } from './validate.js';
 import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
 import type { ChangeCursor, ChangePage, Row, VersionedStore, WriteOp } from './types.js';
 
-export interface PgStoreOptions {
-  /** Connection URL; when set, host/port/database/user/password are ignored. */
-  readonly url?: string;
-  readonly host: string;
-  readonly port: number;
-  readonly database: string;
-  readonly user: string;
-  /** Empty: taken from PGPASSWORD or ~/.pgpass by the pg client, if at all. */
-  readonly password: string;
-  /** Data table (a plain identifier; quoted in every statement). */
-  readonly table: string;
-  /** Connections in the pool (flushes and reads share it). */
-  readonly poolSize: number;
-  /** Most writes in one group commit. */
-  readonly batchMax: number;
-  /** Bound of one connect, and of one statement (server- and client-side). */
-  readonly timeoutMs: number;
-  /** Group commits in flight at once (default 2). */
-  readonly maxFlushesInFlight?: number;
-  /** Most value bytes in one group commit (default 16 MiB); one larger write still goes alone. */
-  readonly batchMaxBytes?: number;
-  /** Bound of each migration statement, lock waits included (default max(timeoutMs, 60 s)). */
-  readonly migrationTimeoutMs?: number;
-  /** changedSince leaves out rows updated in the last this-many ms (default 2 × timeoutMs); see sql.ts. */
-  readonly changeSettleMs?: number;
-  /** Fail `open` when PostgreSQL is unreachable instead of starting unready (default false). */
-  readonly requireReachable?: boolean;
-  /**
-   * When no operation succeeded for this long, a background `SELECT 1` keeps
-   * `reachable` current on an idle node (default 5000; 0 = never).
-   */
-  readonly pingIntervalMs?: number;
-}
-
-export interface PgStoreDeps {
-  readonly log: Logger;
-  readonly metrics?: NodeMetrics;
-}
+export type { PgStoreDeps, PgStoreOptions };
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
@@ -83,6 +41,7 @@ export class PgStore implements VersionedStore {
   private retryTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private lastSuccess = 0;
+  private pinging = false;
   private up = false;
   private readonly settleMs: number;
 
@@ -120,7 +79,9 @@ export class PgStore implements VersionedStore {
     const every = opts.pingIntervalMs ?? 5000;
     if (every > 0) {
       this.pingTimer = setInterval(() => {
-        if (performance.now() - this.lastSuccess >= every) void this.ping();
+        if (this.pinging || performance.now() - this.lastSuccess < every) return;
+        this.pinging = true;
+        void this.ping().finally(() => (this.pinging = false));
       }, every);
       this.pingTimer.unref();
     }
@@ -391,18 +352,6 @@ export class PgStore implements VersionedStore {
   }
 }
 
-function connectionConfig(o: PgStoreOptions): pg.ClientConfig {
-  const where: pg.ClientConfig = o.url
-    ? { connectionString: o.url }
-    : { host: o.host, port: o.port, database: o.database, user: o.user, password: o.password || undefined };
-  return {
-    ...where,
-    application_name: 'kvring',
-    connectionTimeoutMillis: o.timeoutMs,
-    keepAlive: true,
-  };
-}
-
 function toRow(r: RowRecord): Row {
   return {
     key: r.key,
@@ -411,28 +360,6 @@ function toRow(r: RowRecord): Row {
     tombstone: r.tombstone,
     ttlMs: Number(r.ttl_ms),
   };
-}
-
-function distinctKeys(keys: readonly string[]): string[] {
-  const unique = [...new Set(keys)];
-  for (const k of unique) checkKey(k);
-  return unique;
-}
-
-function checkTtl(ttlMs: number): void {
-  if (!Number.isFinite(ttlMs) || ttlMs < 0)
-    throw new InvalidWriteError(`ttlMs must be a finite number >= 0 (0 = no expiry), got ${ttlMs}`);
-}
-
-function checkWrite(op: WriteOp): void {
-  if (op.tombstone) {
-    if (op.value !== null)
-      throw new InvalidWriteError('a tombstone write carries no value (value must be null)');
-    return;
-  }
-  if (!Buffer.isBuffer(op.value))
-    throw new InvalidWriteError('a write carries a Buffer value (null only for a tombstone)');
-  checkTtl(op.ttlMs);
 }
 
 function closedError(what: string): PgUnavailableError {

@@ -1,7 +1,11 @@
 // Validation of what goes into SQL text or into a `text` column: the table
-// name (a setting, spliced into statements, so it is checked and quoted) and
-// keys (bound as parameters, but PostgreSQL text has limits of its own).
-import { InvalidKeyError } from './errors.js';
+// name (a setting, spliced into statements, so it is checked and quoted),
+// keys (bound as parameters, but PostgreSQL text has limits of its own) and
+// writes. Everything that could make PostgreSQL fail a statement is refused
+// here, for the one caller, rather than failing the group commit it would
+// share with others.
+import { InvalidKeyError, InvalidWriteError } from './errors.js';
+import type { WriteOp } from './types.js';
 
 /** Same rule as KVRING_POSTGRES_TABLE's validation: a plain, unqualified SQL identifier. */
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -44,4 +48,31 @@ export function checkKey(key: string): void {
     throw new InvalidKeyError(
       `key is ${bytes} bytes in UTF-8; the PostgreSQL store takes at most ${MAX_KEY_BYTES}`,
     );
+}
+
+export function distinctKeys(keys: readonly string[]): string[] {
+  const unique = [...new Set(keys)];
+  for (const k of unique) checkKey(k);
+  return unique;
+}
+
+/** 100 years: beyond it, now() + ttl could overflow a timestamp and fail the whole batch. */
+const MAX_TTL_MS = 100 * 365 * 24 * 3600 * 1000;
+
+export function checkTtl(ttlMs: number): void {
+  if (!Number.isFinite(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS)
+    throw new InvalidWriteError(
+      `ttlMs must be a number from 0 (no expiry) to ${MAX_TTL_MS} (100 years), got ${ttlMs}`,
+    );
+}
+
+export function checkWrite(op: WriteOp): void {
+  if (op.tombstone) {
+    if (op.value !== null)
+      throw new InvalidWriteError('a tombstone write carries no value (value must be null)');
+    return;
+  }
+  if (!Buffer.isBuffer(op.value))
+    throw new InvalidWriteError('a write carries a Buffer value (null only for a tombstone)');
+  checkTtl(op.ttlMs);
 }
