@@ -1,0 +1,104 @@
+// One benchmark of one target: SETs of fresh keys, then GETs of those keys,
+// from the same warm clients, with the CPU of the target's processes, of
+// PostgreSQL and of the load generator read around each phase. Used by
+// `make bench` (against a cluster it starts and the no-op reference) and by
+// `kvring bench` (against a running cluster, whose processes it cannot see).
+import { processTreeCpuMs, selfCpuMs, totalCpuMs } from './cpu.js';
+import { KeySet, LoadClients, runLoad, type ClientMode, type LoadResult, type OpKind } from './load.js';
+
+export interface BenchTarget {
+  /** Shown in the report, e.g. "kvring (3 nodes)". */
+  readonly name: string;
+  readonly addresses: readonly string[];
+  /** Processes serving the requests (their CPU is charged to the target); empty when not local. */
+  readonly pids: readonly number[];
+  /** PostgreSQL's postmaster, when local: its tree's CPU is reported apart. */
+  readonly postgresPid?: number;
+  readonly ringAware?: boolean;
+}
+
+export interface BenchOptions {
+  readonly ops: number;
+  readonly concurrency: number;
+  readonly keySize: number;
+  readonly valueSize: number;
+  readonly phases?: readonly OpKind[];
+  readonly clients?: ClientMode;
+  readonly token?: string;
+  readonly timeoutMs?: number;
+  /** Bound on each phase's duration. */
+  readonly maxPhaseMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface PhaseFigures {
+  readonly target: string;
+  readonly op: OpKind;
+  readonly result: LoadResult;
+  /** CPU ms the target's processes spent during the phase, per successful op (undefined: not measured). */
+  readonly serverCpuMsPerOp: number | undefined;
+  readonly postgresCpuMsPerOp: number | undefined;
+  readonly loadgenCpuMsPerOp: number;
+}
+
+interface CpuReading {
+  readonly server: number | undefined;
+  readonly postgres: number | undefined;
+  readonly self: number;
+}
+
+function readCpu(target: BenchTarget): CpuReading {
+  return {
+    server: target.pids.length > 0 ? totalCpuMs(target.pids) : undefined,
+    postgres: target.postgresPid === undefined ? undefined : processTreeCpuMs(target.postgresPid),
+    self: selfCpuMs(),
+  };
+}
+
+function perOp(before: number | undefined, after: number | undefined, ops: number): number | undefined {
+  if (before === undefined || after === undefined || ops === 0) return undefined;
+  return (after - before) / ops;
+}
+
+/** Runs the phases (default SET then GET) against `target` and returns one figure per phase. */
+export async function benchTarget(target: BenchTarget, opts: BenchOptions): Promise<PhaseFigures[]> {
+  const clients = new LoadClients({
+    addresses: target.addresses,
+    ringAware: target.ringAware ?? false,
+    token: opts.token,
+    timeoutMs: opts.timeoutMs,
+    clients: opts.clients ?? 'shared',
+    concurrency: opts.concurrency,
+  });
+  const keys = KeySet.random(opts.keySize);
+  const figures: PhaseFigures[] = [];
+  try {
+    await clients.warmUp();
+    for (const op of opts.phases ?? (['set', 'get'] as const)) {
+      if (opts.signal?.aborted) break;
+      const before = readCpu(target);
+      const result = await runLoad(clients, {
+        op,
+        ops: opts.ops,
+        keys,
+        valueSize: opts.valueSize,
+        maxDurationMs: opts.maxPhaseMs,
+        // A target failing every call would otherwise spin through all ops.
+        maxErrors: Math.max(100, Math.floor(opts.ops / 10)),
+        signal: opts.signal,
+      });
+      const after = readCpu(target);
+      figures.push({
+        target: target.name,
+        op,
+        result,
+        serverCpuMsPerOp: perOp(before.server, after.server, result.ok),
+        postgresCpuMsPerOp: perOp(before.postgres, after.postgres, result.ok),
+        loadgenCpuMsPerOp: perOp(before.self, after.self, result.ok) ?? Number.NaN,
+      });
+    }
+  } finally {
+    clients.close();
+  }
+  return figures;
+}
