@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { constants as fsc, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { access, chmod, mkdir, mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -97,6 +97,28 @@ export async function launchEmbeddedPostgres(
     await assertTraversable(binariesDir(), ids, 'embedded PostgreSQL binaries (node_modules)', binariesDir());
   }
 
+  try {
+    return await boot(opts, { t0, host, database, user, password, asRoot, dataDir, ownDir });
+  } catch (err) {
+    // Leave no directory behind that only this launch knew about.
+    if (ownDir) await rm(ownDir, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+interface BootParams {
+  readonly t0: number;
+  readonly host: string;
+  readonly database: string;
+  readonly user: string;
+  readonly password: string;
+  readonly asRoot: boolean;
+  readonly dataDir: string;
+  readonly ownDir: string | undefined;
+}
+
+async function boot(opts: EmbeddedPostgresOptions, p: BootParams): Promise<EmbeddedPostgresHandle> {
+  const { t0, host, database, user, password, asRoot, dataDir, ownDir } = p;
   const logTail: string[] = [];
   const onLog = (text: string): void => {
     for (const line of text.split('\n')) if (line.trim()) logTail.push(line);
@@ -191,13 +213,18 @@ export async function launchEmbeddedPostgres(
       if (exists.rowCount === 0)
         await c.query(`CREATE DATABASE ${c.escapeIdentifier(db)} TEMPLATE template0`);
     });
-  if (fresh && database !== 'postgres')
-    // A new cluster's empty `postgres` database becomes ours: a rename is
-    // instant, CREATE DATABASE copies files and takes ~0.4 s.
-    await withAdmin(async (c) => {
-      await c.query(`ALTER DATABASE postgres RENAME TO ${c.escapeIdentifier(database)}`);
-    });
-  else await createDatabase(database);
+  try {
+    if (fresh && database !== 'postgres')
+      // A new cluster's empty `postgres` database becomes ours: a rename is
+      // instant, CREATE DATABASE copies files and takes ~0.4 s.
+      await withAdmin(async (c) => {
+        await c.query(`ALTER DATABASE postgres RENAME TO ${c.escapeIdentifier(database)}`);
+      });
+    else await createDatabase(database);
+  } catch (err) {
+    await stopServer(server).catch(() => undefined);
+    throw err;
+  }
   const startupMs = performance.now() - t0;
 
   const stop = (): Promise<void> => stopServer(server);
@@ -269,12 +296,16 @@ async function initialiseFromTemplate(
 
 async function templateKeyFor(user: string, password: string): Promise<string> {
   const bin = binariesDir();
-  let binary = '';
+  // The binaries' package version (stable across `npm ci`, unlike mtimes),
+  // or the binary's size when that package.json is not where expected.
+  let binary: string;
   try {
-    const st = await stat(path.join(bin, 'postgres'));
-    binary = `${st.size}:${st.mtimeMs}`;
+    const pkg = JSON.parse(await readFile(path.resolve(bin, '..', '..', 'package.json'), 'utf8')) as {
+      version?: string;
+    };
+    binary = pkg.version ?? '';
   } catch {
-    // no binary found where expected: the key still separates by path
+    binary = String((await stat(path.join(bin, 'postgres')).catch(() => undefined))?.size ?? '');
   }
   const owner = userInfo().uid;
   return createHash('sha256')

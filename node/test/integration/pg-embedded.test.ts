@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -87,6 +88,19 @@ describe('launchEmbeddedPostgres with a data directory of its own (make run)', (
       await second.destroy();
     }
     expect(existsSync(dataDir)).toBe(false);
+  });
+
+  it("fails with PostgreSQL's own reason when the port asked for is taken", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      await expect(launchEmbeddedPostgres({ port })).rejects.toThrow(
+        new RegExp(`did not start on 127\\.0\\.0\\.1:${port}[^]*could not bind`),
+      );
+    } finally {
+      blocker.close();
+    }
   });
 
   it('says which parent directory the postgres user cannot enter, and what to do (as root)', async () => {
