@@ -167,6 +167,8 @@ export const SETTINGS = [
     kind: 'int',
     default: '1024',
     min: 1,
+    // PostgreSQL's B-tree index refuses longer keys.
+    max: 2048,
     help: 'largest key, in UTF-8 bytes',
   },
   {
