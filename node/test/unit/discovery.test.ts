@@ -155,38 +155,58 @@ describe('the test DNS server', () => {
   });
 });
 
+/** Pod i of the StatefulSet: its host name in the headless Service, and its IP. */
+const pod = (i: number): string => `demo-${i}.${SERVICE}`;
+const ipOf = (i: number): string => `127.0.0.${11 + i}`;
+
+/**
+ * The peer address discovery reports for pod i: the SRV target (or, in the
+ * fallback, the pod's host name) with the port. The one place that says
+ * whether addresses are names or resolved IPs.
+ */
+const addressOf = (i: number, port = 50052): string => `${pod(i)}:${port}`;
+
+/** A records of pods `from`..`to`-1, as a headless Service publishes them. */
+function publishPods(to: number, from = 0): void {
+  for (let i = from; i < to; i++) dns.setA(pod(i), [ipOf(i)]);
+}
+
+/** SRV records naming pods 0..n-1, each with its A record. */
+function publishSrv(n: number, port = 50052): void {
+  publishPods(n);
+  dns.setSrv(
+    SRV_NAME,
+    Array.from({ length: n }, (_, i) => ({ target: pod(i), port })),
+  );
+}
+
 describe('DnsDiscovery from SRV records', () => {
-  it('names each member by the first label of its SRV target, at target:port', async () => {
-    dns.setSrv(SRV_NAME, [
-      { target: `demo-0.${SERVICE}`, port: 50052 },
-      { target: `demo-1.${SERVICE}`, port: 50052 },
-      { target: `demo-2.${SERVICE}`, port: 50052 },
-    ]);
+  it('names each member by the first label of its SRV target, at its address and port', async () => {
+    publishSrv(3);
     expect(sorted(await discovery().members())).toEqual([
-      ['demo-0', `demo-0.${SERVICE}:50052`],
-      ['demo-1', `demo-1.${SERVICE}:50052`],
-      ['demo-2', `demo-2.${SERVICE}:50052`],
+      ['demo-0', addressOf(0)],
+      ['demo-1', addressOf(1)],
+      ['demo-2', addressOf(2)],
     ]);
   });
 
   it("uses each record's own port", async () => {
+    publishPods(2);
     dns.setSrv(SRV_NAME, [
-      { target: `demo-0.${SERVICE}`, port: 6000 },
-      { target: `demo-1.${SERVICE}`, port: 6001 },
+      { target: pod(0), port: 6000 },
+      { target: pod(1), port: 6001 },
     ]);
     expect(sorted(await discovery().members())).toEqual([
-      ['demo-0', `demo-0.${SERVICE}:6000`],
-      ['demo-1', `demo-1.${SERVICE}:6001`],
+      ['demo-0', addressOf(0, 6000)],
+      ['demo-1', addressOf(1, 6001)],
     ]);
   });
 
   it('follows the records as they change: a scale up, then a scale down', async () => {
     const d = discovery();
-    const srv = (n: number) =>
-      Array.from({ length: n }, (_, i) => ({ target: `demo-${i}.${SERVICE}`, port: 50052 }));
-    dns.setSrv(SRV_NAME, srv(3));
+    publishSrv(3);
     expect([...(await d.members()).keys()].sort()).toEqual(['demo-0', 'demo-1', 'demo-2']);
-    dns.setSrv(SRV_NAME, srv(5));
+    publishSrv(5);
     expect([...(await d.members()).keys()].sort()).toEqual([
       'demo-0',
       'demo-1',
@@ -194,17 +214,18 @@ describe('DnsDiscovery from SRV records', () => {
       'demo-3',
       'demo-4',
     ]);
-    dns.setSrv(SRV_NAME, srv(2));
+    publishSrv(2);
     expect([...(await d.members()).keys()].sort()).toEqual(['demo-0', 'demo-1']);
   });
 
-  it('asks for the SRV records of _PORTNAME._tcp.SERVICE', async () => {
-    dns.setSrv(SRV_NAME, [{ target: `demo-0.${SERVICE}`, port: 50052 }]);
+  it('asks for the SRV records of _PORTNAME._tcp.SERVICE first', async () => {
+    publishSrv(1);
     await discovery().members();
-    expect(dns.takeQueries()).toEqual([{ name: SRV_NAME, type: TYPE_SRV }]);
+    expect(dns.takeQueries()[0]).toEqual({ name: SRV_NAME, type: TYPE_SRV });
   });
 
   it('fails without SRV records when there is no pod prefix to fall back on (the caller keeps its list)', async () => {
+    publishPods(3);
     const err = await rejection(discovery().members());
     expect(err).toMatchObject({ code: 'ENOTFOUND' });
   });
@@ -212,49 +233,46 @@ describe('DnsDiscovery from SRV records', () => {
 
 describe('DnsDiscovery from A records of pod names', () => {
   it('without SRV records, probes PREFIX-0.SERVICE, PREFIX-1.SERVICE, ... until one is missing', async () => {
-    dns.setA(`demo-0.${SERVICE}`, ['127.0.0.11']);
-    dns.setA(`demo-1.${SERVICE}`, ['127.0.0.12']);
+    publishPods(2);
     // demo-2 is missing: demo-3 must not be reached.
-    dns.setA(`demo-3.${SERVICE}`, ['127.0.0.14']);
+    publishPods(4, 3);
     expect(sorted(await discovery({ podPrefix: 'demo' }).members())).toEqual([
-      ['demo-0', `demo-0.${SERVICE}:50052`],
-      ['demo-1', `demo-1.${SERVICE}:50052`],
+      ['demo-0', addressOf(0)],
+      ['demo-1', addressOf(1)],
     ]);
-    const asked = dns
-      .takeQueries()
-      .filter((q) => q.type === TYPE_A)
-      .map((q) => q.name);
-    expect(asked).toEqual([`demo-0.${SERVICE}`, `demo-1.${SERVICE}`, `demo-2.${SERVICE}`]);
+    const asked = new Set(
+      dns
+        .takeQueries()
+        .filter((q) => q.type === TYPE_A)
+        .map((q) => q.name),
+    );
+    expect([...asked]).toEqual([pod(0), pod(1), pod(2)]);
   });
 
   it('follows the A records as pods come and go', async () => {
     const d = discovery({ podPrefix: 'demo' });
-    dns.setA(`demo-0.${SERVICE}`, ['127.0.0.11']);
+    publishPods(1);
     expect([...(await d.members()).keys()]).toEqual(['demo-0']);
-    dns.setA(`demo-1.${SERVICE}`, ['127.0.0.12']);
-    dns.setA(`demo-2.${SERVICE}`, ['127.0.0.13']);
+    publishPods(3);
     expect([...(await d.members()).keys()]).toEqual(['demo-0', 'demo-1', 'demo-2']);
-    dns.remove(`demo-2.${SERVICE}`);
+    dns.remove(pod(2));
     expect([...(await d.members()).keys()]).toEqual(['demo-0', 'demo-1']);
   });
 
   it('prefers SRV records when both exist, and falls back when the SRV records go away', async () => {
     const d = discovery({ podPrefix: 'demo' });
-    dns.setA(`demo-0.${SERVICE}`, ['127.0.0.11']);
-    dns.setSrv(SRV_NAME, [
-      { target: `demo-0.${SERVICE}`, port: 7000 },
-      { target: `demo-1.${SERVICE}`, port: 7000 },
-    ]);
+    publishSrv(2, 7000);
     expect(sorted(await d.members())).toEqual([
-      ['demo-0', `demo-0.${SERVICE}:7000`],
-      ['demo-1', `demo-1.${SERVICE}:7000`],
+      ['demo-0', addressOf(0, 7000)],
+      ['demo-1', addressOf(1, 7000)],
     ]);
     dns.setSrv(SRV_NAME, []);
-    expect(sorted(await d.members())).toEqual([['demo-0', `demo-0.${SERVICE}:50052`]]);
+    dns.remove(pod(1));
+    expect(sorted(await d.members())).toEqual([['demo-0', addressOf(0)]]);
   });
 
   it('stops the probe at maxOrdinal', async () => {
-    for (let i = 0; i < 6; i++) dns.setA(`demo-${i}.${SERVICE}`, [`127.0.0.${20 + i}`]);
+    publishPods(6);
     expect([...(await discovery({ podPrefix: 'demo', maxOrdinal: 4 }).members()).keys()]).toEqual([
       'demo-0',
       'demo-1',
@@ -265,7 +283,7 @@ describe('DnsDiscovery from A records of pod names', () => {
 
   it('fails, naming the first pod, when neither SRV nor A records exist', async () => {
     const err = await rejection(discovery({ podPrefix: 'demo' }).members());
-    expect(err.message).toBe(`no A records for demo-0.${SERVICE}`);
+    expect(err.message).toBe(`no A records for ${pod(0)}`);
   });
 });
 
