@@ -50,14 +50,29 @@ export class DnsDiscovery implements Discovery {
     try {
       const srv = await this.resolver.resolveSrv(`_${this.opts.portName}._tcp.${this.opts.service}`);
       if (srv.length > 0) {
+        // Addresses are resolved with the same resolver (the configured
+        // server), so the peer streams connect where DNS says the pod is;
+        // a pod that comes back with a new IP gets a new address and a
+        // reconnect, but keeps its name and so its place on the ring.
+        const addrs = await Promise.all(srv.map((r) => this.addressOf(r.name, r.port)));
         const out = new Map<string, string>();
-        for (const r of srv) out.set(memberName(r.name), `${r.name}:${r.port}`);
+        srv.forEach((r, i) => out.set(memberName(r.name), addrs[i]!));
         return out;
       }
     } catch (err) {
       if (!this.opts.podPrefix) throw err;
     }
     return this.probeOrdinals();
+  }
+
+  private async addressOf(target: string, port: number): Promise<string> {
+    try {
+      const ips = await this.resolver.resolve4(target);
+      if (ips.length > 0) return `${ips[0]}:${port}`;
+    } catch {
+      // No A record (yet): let gRPC resolve the name itself.
+    }
+    return `${target}:${port}`;
   }
 
   /**
@@ -71,12 +86,13 @@ export class DnsDiscovery implements Discovery {
     for (let i = 0; i < max; i++) {
       const name = `${this.opts.podPrefix}-${i}`;
       const host = `${name}.${this.opts.service}`;
+      let ips: string[];
       try {
-        await this.resolver.resolve4(host);
+        ips = await this.resolver.resolve4(host);
       } catch {
         break;
       }
-      out.set(name, `${host}:${this.opts.peerPort}`);
+      out.set(name, ips.length > 0 ? `${ips[0]}:${this.opts.peerPort}` : `${host}:${this.opts.peerPort}`);
     }
     if (out.size === 0) throw new Error(`no A records for ${this.opts.podPrefix}-0.${this.opts.service}`);
     return out;

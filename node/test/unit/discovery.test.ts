@@ -160,11 +160,11 @@ const pod = (i: number): string => `demo-${i}.${SERVICE}`;
 const ipOf = (i: number): string => `127.0.0.${11 + i}`;
 
 /**
- * The peer address discovery reports for pod i: the SRV target (or, in the
- * fallback, the pod's host name) with the port. The one place that says
- * whether addresses are names or resolved IPs.
+ * The peer address discovery reports for pod i: the pod's IP as the
+ * configured DNS server resolves it, with the port (the node connects where
+ * DNS says the pod is, not through the system resolver).
  */
-const addressOf = (i: number, port = 50052): string => `${pod(i)}:${port}`;
+const addressOf = (i: number, port = 50052): string => `${ipOf(i)}:${port}`;
 
 /** A records of pods `from`..`to`-1, as a headless Service publishes them. */
 function publishPods(to: number, from = 0): void {
