@@ -1,0 +1,55 @@
+// Drain before a scale-down: a leaving node hands every key it holds to the
+// members that own the key once it is gone, so the remaining replicas stay
+// warm (nothing is lost either way: PostgreSQL has every key).
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { credentials } from '@grpc/grpc-js';
+import { KvClient } from '../../src/client/client.js';
+import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
+import { Ring } from '../../src/ring/ring.js';
+import { startTestEnv, type TestEnv } from '../support/cluster.js';
+
+let env: TestEnv;
+
+beforeAll(async () => {
+  env = await startTestEnv({ nodes: 4 });
+}, 120_000);
+
+afterAll(async () => {
+  await env?.stop();
+}, 60_000);
+
+function digest(host: string): Promise<Map<string, number>> {
+  const c = new PeerServiceClient(`${host}:50052`, credentials.createInsecure());
+  return new Promise((resolve, reject) =>
+    c.digest({ keys: [] }, (err: Error | null, res: DigestResponse) => {
+      c.close();
+      if (err) reject(err);
+      else resolve(new Map(res.entries.map((e) => [e.key, e.version])));
+    }),
+  );
+}
+
+it('streams every key of a leaving node to the owners that remain', async () => {
+  const client = new KvClient(env.cluster.clientAddresses);
+  for (let i = 0; i < 400; i++) await client.set(`drain:${i}`, `v${i}`);
+  const leaving = env.cluster.nodes[3]!;
+  const held = await digest(leaving.host);
+  expect(held.size).toBeGreaterThan(100);
+
+  const r = await client.drain(leaving.clientAddress, [leaving.name]);
+  expect(r.keysFailed).toBe(0);
+  expect(r.keysStreamed).toBe(held.size);
+
+  const remaining = env.cluster.nodes.slice(0, 3);
+  const after = new Map(
+    await Promise.all(remaining.map(async (n) => [n.name, await digest(n.host)] as const)),
+  );
+  const next = new Ring(remaining.map((n) => n.name));
+  let missing = 0;
+  for (const [key, version] of held)
+    for (const owner of next.preferenceList(key, 3))
+      if ((after.get(owner)!.get(key) ?? 0) < version) missing++;
+  expect(missing).toBe(0);
+  console.log(`drain: ${r.keysStreamed} keys handed over by ${leaving.name}`);
+  client.close();
+}, 60_000);
