@@ -3,7 +3,7 @@
 // down in the right order on SIGTERM.
 import { randomBytes } from 'node:crypto';
 import type { Server as HttpServer } from 'node:http';
-import { ServerCredentials, type Server } from '@grpc/grpc-js';
+import type { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { NodeConfig } from './config/config.js';
 import {
@@ -31,6 +31,7 @@ import { PgStore } from './pg/store.js';
 import type { ChangeCursor } from './pg/types.js';
 import { bind, clientServer, peerServer } from './server/grpc-servers.js';
 import { httpServer } from './server/http.js';
+import { loadSecurity } from './server/security.js';
 import { MemoryStore } from './store/memory-store.js';
 
 export class KvNode {
@@ -77,6 +78,7 @@ export class KvNode {
 
   async start(): Promise<void> {
     const { cfg, log, metrics } = this;
+    const security = loadSecurity(cfg, log);
     this.http = httpServer(metrics.registry, {
       notReadyReason: () => this.notReadyReason(),
       status: () => this.clusterInfo(),
@@ -129,7 +131,7 @@ export class KvNode {
       }),
       this.health,
     );
-    await bind(this.peerSrv, `${cfg.host}:${cfg.peerPort}`, ServerCredentials.createInsecure());
+    await bind(this.peerSrv, `${cfg.host}:${cfg.peerPort}`, security.peerServer);
 
     this.membership = await Membership.start(
       {
@@ -142,6 +144,7 @@ export class KvNode {
           new PeerConnection(name, address, {
             selfName: cfg.nodeName,
             selfIncarnation: this.incarnation,
+            credentials: security.peerClient,
             peerTimeoutMs: cfg.peerTimeoutMs,
             failureTimeoutMs: cfg.failureTimeoutMs,
             slowOpTimeoutMs: cfg.requestTimeoutMs,
@@ -196,7 +199,7 @@ export class KvNode {
     this.antiEntropy.start(cfg.antiEntropyIntervalMs);
 
     this.clientSrv = clientServer(
-      { metrics, log },
+      { metrics, log, authorize: security.authorize },
       {
         coordinator: this.coordinator,
         limits: cfg,
@@ -205,7 +208,7 @@ export class KvNode {
       },
       this.health,
     );
-    await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, ServerCredentials.createInsecure());
+    await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
     this.health.setStatus('', 'SERVING');
     this.gauges = setInterval(() => {
       // Expired entries are never served; the sweep only returns their memory sooner.

@@ -1,0 +1,132 @@
+// TLS on the client port, mutual TLS on the peer port and bearer-token
+// authentication, on 3 real node processes.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { Metadata, credentials, status } from '@grpc/grpc-js';
+import { KvClient, KvClientError } from '../../src/client/client.js';
+import { randomSubnet, startLocalCluster, type LocalCluster } from '../../src/dev/local-cluster.js';
+import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
+import { makeCerts, type CertFiles } from '../support/certs.js';
+import { startPostgres, type TestPostgres } from '../support/postgres.js';
+
+const TOKEN = 'sesame-open-' + Math.random().toString(36).slice(2);
+const subnet = randomSubnet();
+const hosts = [1, 2, 3].map((i) => `${subnet}.${i}`);
+let db: TestPostgres;
+let cluster: LocalCluster;
+let certs: CertFiles;
+let rogue: CertFiles;
+
+beforeAll(async () => {
+  certs = makeCerts({ ips: hosts });
+  rogue = makeCerts({ ips: hosts, cn: 'intruder' });
+  db = await startPostgres();
+  cluster = await startLocalCluster({
+    subnet,
+    postgresUrl: db.url,
+    env: {
+      KVRING_TLS_CERT_FILE: certs.cert,
+      KVRING_TLS_KEY_FILE: certs.key,
+      KVRING_TLS_CA_FILE: certs.caCert,
+      KVRING_AUTH_TOKEN: TOKEN,
+    },
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await db?.destroy();
+}, 60_000);
+
+const tls = (): ReturnType<typeof credentials.createSsl> => credentials.createSsl(certs.read(certs.caCert));
+
+async function failure(p: Promise<unknown>): Promise<KvClientError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(KvClientError);
+  return err as KvClientError;
+}
+
+function digest(creds: ReturnType<typeof credentials.createSsl>): Promise<DigestResponse> {
+  const c = new PeerServiceClient(`${hosts[0]}:50052`, creds);
+  return new Promise((resolve, reject) =>
+    c.digest({ keys: [] }, new Metadata(), { deadline: Date.now() + 5000 }, (err, res) => {
+      c.close();
+      if (err) reject(err);
+      else resolve(res);
+    }),
+  );
+}
+
+describe('client port', () => {
+  it('serves TLS clients that send the token, replicating over mutual TLS', async () => {
+    const kv = new KvClient(cluster.clientAddresses, { credentials: tls(), token: TOKEN });
+    const v = await kv.set('sec:a', 'secret');
+    for (const addr of cluster.clientAddresses) {
+      const one = new KvClient(addr, { credentials: tls(), token: TOKEN });
+      expect((await one.get('sec:a')).version).toBe(v);
+      one.close();
+    }
+    // W = 2 of 3 replicas applied it, so the peers talk to each other.
+    const info = await kv.clusterInfo();
+    expect(info.members.every((m) => m.state !== 2)).toBe(true);
+    kv.close();
+  });
+
+  it('rejects a client without the token, or with a wrong one, as UNAUTHENTICATED', async () => {
+    const none = new KvClient(cluster.clientAddresses[0]!, { credentials: tls() });
+    const e1 = await failure(none.get('sec:a'));
+    expect(e1.code).toBe(status.UNAUTHENTICATED);
+    expect(e1.details).toMatch(/missing authorization/);
+    const wrong = new KvClient(cluster.clientAddresses[0]!, { credentials: tls(), token: 'guess' });
+    const e2 = await failure(wrong.set('sec:b', 'x'));
+    expect(e2.code).toBe(status.UNAUTHENTICATED);
+    none.close();
+    wrong.close();
+  });
+
+  it('refuses plaintext clients', async () => {
+    const plain = new KvClient(cluster.clientAddresses[0]!, { token: TOKEN, timeoutMs: 3000 });
+    const e = await failure(plain.get('sec:a'));
+    expect(e.code).toBe(status.UNAVAILABLE);
+    plain.close();
+  });
+});
+
+describe('peer port (mutual TLS)', () => {
+  const noVerify = { checkServerIdentity: () => undefined };
+
+  it('answers a member presenting a certificate signed by the cluster CA', async () => {
+    const creds = credentials.createSsl(
+      certs.read(certs.caCert),
+      certs.read(certs.key),
+      certs.read(certs.cert),
+      noVerify,
+    );
+    const d = await digest(creds);
+    expect(d.member).toBe('kv-0');
+  });
+
+  it('rejects a peer without a client certificate', async () => {
+    await expect(
+      digest(credentials.createSsl(certs.read(certs.caCert), null, null, noVerify)),
+    ).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+  });
+
+  it('rejects a peer whose certificate another CA signed', async () => {
+    const creds = credentials.createSsl(
+      certs.read(certs.caCert),
+      rogue.read(rogue.key),
+      rogue.read(rogue.cert),
+      noVerify,
+    );
+    await expect(digest(creds)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+  });
+
+  it('refuses plaintext peers', async () => {
+    await expect(digest(credentials.createInsecure())).rejects.toMatchObject({ code: status.UNAVAILABLE });
+  });
+});
