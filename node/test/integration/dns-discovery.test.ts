@@ -1,17 +1,19 @@
 // Membership from DNS, as in Kubernetes: three real node processes learn the
 // ring from SRV records of a headless Service served by a real DNS server on
 // 127.0.0.1 (KVRING_DISCOVERY_SERVICE + KVRING_DNS_SERVER instead of
-// KVRING_PEERS); a fourth pod appears in DNS and every ring grows to it.
-//
-// The nodes are started one by one (not with startLocalCluster, which also
-// waits for every peer to be up): these tests are about the ring each node
-// builds from DNS, which must not depend on its peers answering.
+// KVRING_PEERS) and connect to each other where DNS says each pod is; a
+// fourth pod appears in DNS and every ring grows to it, with the data written
+// before still readable through every node.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { KvClient, MemberState, type ClusterInfoResponse } from '../../src/client/client.js';
-import { LocalCluster, LocalNode, randomSubnet } from '../../src/dev/local-cluster.js';
+import {
+  LocalNode,
+  randomSubnet,
+  startLocalCluster,
+  type LocalCluster,
+} from '../../src/dev/local-cluster.js';
 import { TestDnsServer } from '../support/dns-server.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
@@ -22,7 +24,8 @@ const PEER_PORT = 50052;
 let db: TestPostgres;
 let dns: TestDnsServer;
 let cluster: LocalCluster | undefined;
-const logDir = mkdtempSync(join(tmpdir(), 'kvring-dns-'));
+let extra: LocalNode | undefined;
+let pool: pg.Pool | undefined;
 const subnet = randomSubnet();
 const hostOf = (i: number): string => `${subnet}.${i + 1}`;
 const fqdn = (i: number): string => `demo-${i}.${SERVICE}`;
@@ -37,37 +40,38 @@ function publish(n: number): void {
   for (let i = 0; i < n; i++) dns.setA(fqdn(i), [hostOf(i)]);
 }
 
-/** Pod i as a node process discovering its peers through the test DNS server. */
-function pod(i: number): LocalNode {
-  return new LocalNode(
-    `demo-${i}`,
-    hostOf(i),
-    {
-      KVRING_NODE_NAME: `demo-${i}`,
-      KVRING_HOST: hostOf(i),
-      KVRING_POSTGRES_URL: db.url,
-      KVRING_LEGACY_URL: '',
-      KVRING_DISCOVERY_SERVICE: SERVICE,
-      KVRING_DNS_SERVER: dns.address,
-      KVRING_DISCOVERY_INTERVAL: '500ms',
-      KVRING_LOG_LEVEL: 'info',
-    },
-    join(logDir, `demo-${i}.log`),
-    false,
-  );
+/** Membership through the test DNS server instead of a static list. */
+function discoveryEnv(): Record<string, string> {
+  return {
+    // startLocalCluster writes a static KVRING_PEERS list; empty means: use DNS.
+    KVRING_PEERS: '',
+    KVRING_DISCOVERY_SERVICE: SERVICE,
+    KVRING_DNS_SERVER: dns.address,
+    KVRING_DISCOVERY_INTERVAL: '500ms',
+    KVRING_LOG_LEVEL: 'info',
+  };
 }
 
 beforeAll(async () => {
   db = await startPostgres();
   dns = await TestDnsServer.start();
+  pool = new pg.Pool({ connectionString: db.url, max: 2 });
   publish(3);
-  cluster = new LocalCluster([pod(0), pod(1), pod(2), pod(3)], logDir);
-  // demo-3 starts in the second test, once DNS lists it.
-  await Promise.all(cluster.nodes.slice(0, 3).map((n) => n.startReady()));
+  // Waits until every node is ready and sees every other one up.
+  cluster = await startLocalCluster({
+    nodes: 3,
+    subnet,
+    namePrefix: 'demo',
+    postgresUrl: db.url,
+    env: discoveryEnv(),
+  });
 }, 120_000);
 
 afterAll(async () => {
+  await extra?.stop();
+  extra?.closeLog();
   await cluster?.stop();
+  await pool?.end();
   await dns?.stop();
   await db?.destroy();
 }, 60_000);
@@ -81,12 +85,12 @@ async function infos(addresses: readonly string[]): Promise<ClusterInfoResponse[
   }
 }
 
-/** What each node sees: its ring hash and member names. */
+/** What each node sees: its ring hash, its members and their states. */
 function views(all: readonly ClusterInfoResponse[]): string[] {
   return all.map(
     (i) =>
       `${i.self}: ring ${i.ringHash} members ${i.members
-        .map((m) => m.name)
+        .map((m) => `${m.name}(${MemberState[m.state]})`)
         .sort()
         .join(' ')}`,
   );
@@ -94,8 +98,9 @@ function views(all: readonly ClusterInfoResponse[]): string[] {
 
 /**
  * Polls ClusterInfo on every address until each node's ring has exactly
- * `expected` as members and all nodes have the same ring hash. Bounded by
- * `timeoutMs`; the failure says what each node saw last.
+ * `expected` as members, every member is seen up (or self), and all nodes
+ * have the same ring hash. Bounded by `timeoutMs`; the failure says what
+ * each node saw last.
  */
 async function waitForRing(
   addresses: readonly string[],
@@ -116,7 +121,10 @@ async function waitForRing(
             i.members
               .map((m) => m.name)
               .sort()
-              .join(' ') === want,
+              .join(' ') === want &&
+            i.members.every(
+              (m) => m.state === MemberState.MEMBER_STATE_SELF || m.state === MemberState.MEMBER_STATE_UP,
+            ),
         );
       if (agreed) return all;
     } catch (err) {
@@ -127,42 +135,82 @@ async function waitForRing(
   throw new Error(`rings did not agree on ${want} within ${timeoutMs} ms:\n${last.join('\n')}`);
 }
 
+/** Written in the first test, read back after the scale-up. */
+const written = new Map<string, string>();
+
 describe('membership from DNS', () => {
-  it('builds one ring on every node from the pods named by the SRV targets', async () => {
-    const running = cluster!.nodes.slice(0, 3);
-    const all = await waitForRing(
-      running.map((n) => n.clientAddress),
-      names(3),
-      30_000,
-    );
+  it('forms one ring of the pods named by the SRV targets, each connected to the others', async () => {
+    const all = await waitForRing(cluster!.clientAddresses, names(3), 30_000);
     for (const info of all) {
       expect(info.members).toHaveLength(3);
       // Each node knows itself under the name DNS gives it.
       expect(
         info.members.filter((m) => m.state === MemberState.MEMBER_STATE_SELF).map((m) => m.name),
       ).toEqual([info.self]);
+      // Peers are reached at the address DNS gives for their pod.
+      for (const m of info.members)
+        expect(m.peerAddress).toBe(`${hostOf(Number(m.name.slice(5)))}:${PEER_PORT}`);
       const share = info.members.reduce((s, m) => s + m.ownership, 0);
       expect(share).toBeCloseTo(1, 6);
     }
     expect(all.map((i) => i.self).sort()).toEqual(names(3));
+
+    // Writes need W = 2 replicas: they succeed only because the peers are connected.
+    const client = new KvClient(cluster!.clientAddresses, { timeoutMs: 10_000 });
+    try {
+      for (let i = 0; i < 200; i++) {
+        const key = `dns:before:${i}`;
+        await client.set(key, `value-${i}`);
+        written.set(key, `value-${i}`);
+      }
+    } finally {
+      client.close();
+    }
   });
 
-  it('grows every ring to a fourth pod once DNS lists it', async () => {
-    const before = (await infos(cluster!.nodes.slice(0, 3).map((n) => n.clientAddress)))[0]!.ringHash;
+  it('grows every ring to a fourth pod once DNS lists it, keeping the data written before', async () => {
+    expect(written.size).toBe(200);
+    const before = (await infos(cluster!.clientAddresses))[0]!.ringHash;
     publish(4);
-    const extra = cluster!.nodes[3]!;
-    await extra.startReady();
-    const all = await waitForRing(
-      cluster!.nodes.map((n) => n.clientAddress),
-      names(4),
-      30_000,
+    extra = new LocalNode(
+      'demo-3',
+      hostOf(3),
+      {
+        KVRING_NODE_NAME: 'demo-3',
+        KVRING_HOST: hostOf(3),
+        KVRING_POSTGRES_URL: db.url,
+        KVRING_LEGACY_URL: '',
+        ...discoveryEnv(),
+      },
+      join(cluster!.logDir, 'demo-3.log'),
+      false,
     );
+    await extra.startReady();
+
+    const addresses = [...cluster!.clientAddresses, extra.clientAddress];
+    const all = await waitForRing(addresses, names(4), 30_000);
     expect(all.map((i) => i.members.length)).toEqual([4, 4, 4, 4]);
     expect(all[0]!.ringHash).not.toBe(before);
-    for (const info of all) {
-      const share = info.members.reduce((s, m) => s + m.ownership, 0);
-      expect(share).toBeCloseTo(1, 6);
+    for (const info of all)
       expect(info.members.find((m) => m.name === 'demo-3')!.ownership).toBeGreaterThan(0.1);
+
+    // Every key written before the scale-up reads back through every node, the new one included.
+    for (const address of addresses) {
+      const c = new KvClient(address, { timeoutMs: 10_000 });
+      try {
+        for (const [key, value] of written)
+          expect({ address, key, value: (await c.get(key)).value.toString() }).toEqual({
+            address,
+            key,
+            value,
+          });
+      } finally {
+        c.close();
+      }
     }
+    const rows = await pool!.query<{ n: string }>(
+      "select count(*) as n from kv_store where key like 'dns:before:%'",
+    );
+    expect(Number(rows.rows[0]!.n)).toBe(written.size);
   });
 });
