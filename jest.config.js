@@ -7,7 +7,12 @@ export default {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }],
   },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
-  testMatch: ['<rootDir>/node/test/**/*.test.ts', '<rootDir>/operator/test/**/*.test.ts'],
+  testMatch: [
+    '<rootDir>/node/test/**/*.test.ts',
+    '<rootDir>/operator/test/**/*.test.ts',
+    // Cross-cutting: packaging (chart, manifests, images).
+    '<rootDir>/test/**/*.test.ts',
+  ],
   testTimeout: 60000,
   maxWorkers: 2,
 };
