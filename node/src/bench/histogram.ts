@@ -17,6 +17,16 @@ export interface HistogramSnapshot {
   readonly p999: number;
 }
 
+/** Everything a histogram holds, as plain data (to send between threads). */
+export interface HistogramState {
+  readonly precision: number;
+  readonly counts: Float64Array;
+  readonly total: number;
+  readonly sum: number;
+  readonly min: number;
+  readonly max: number;
+}
+
 export class LatencyHistogram {
   /** Sub-buckets per power of two. */
   private readonly subCount: number;
@@ -54,6 +64,27 @@ export class LatencyHistogram {
     this.sum += v;
     if (v < this.minValue) this.minValue = v;
     if (v > this.maxValue) this.maxValue = v;
+  }
+
+  toState(): HistogramState {
+    return {
+      precision: this.subBits,
+      counts: this.counts.slice(),
+      total: this.total,
+      sum: this.sum,
+      min: this.minValue,
+      max: this.maxValue,
+    };
+  }
+
+  static fromState(state: HistogramState): LatencyHistogram {
+    const h = new LatencyHistogram(state.precision);
+    h.counts = Float64Array.from(state.counts);
+    h.total = state.total;
+    h.sum = state.sum;
+    h.minValue = state.min;
+    h.maxValue = state.max;
+    return h;
   }
 
   /** Adds every sample of `other` (which must have the same precision). */

@@ -15,7 +15,15 @@ import { randomSubnet, startLocalCluster, type LocalCluster } from '../dev/local
 import { Child } from '../dev/process.js';
 import { clockTicks } from './cpu.js';
 import type { ClientMode } from './load.js';
-import { formatFigures, machineLine, medianRows, rowOf, throughputRatios, type FigureRow } from './report.js';
+import {
+  formatFigures,
+  formatRatios,
+  machineLine,
+  medianRows,
+  rowOf,
+  throughputRatios,
+  type FigureRow,
+} from './report.js';
 import { benchTarget, type BenchOptions, type BenchTarget } from './run.js';
 
 const NOOP_MAIN = fileURLToPath(new URL('./noop-server.js', import.meta.url));
@@ -32,6 +40,7 @@ interface MainOptions {
   repeat: number;
   reference: boolean;
   clients: ClientMode;
+  threads: number;
   maxSeconds: number;
 }
 
@@ -62,6 +71,12 @@ function parseArgs(argv: readonly string[]): MainOptions {
       new Option('--clients <mode>', 'one shared client or one per worker')
         .choices(['shared', 'per-worker'])
         .default('shared'),
+    )
+    .option(
+      '--threads <n>',
+      'threads of the load generator (workers split between them)',
+      intOption(1, 64),
+      1,
     )
     .option('--max-seconds <s>', 'bound on the whole run', intOption(10, 24 * 3600), 900)
     .option('--json', 'print the figures as JSON on stdout (progress goes to stderr)', false)
@@ -166,6 +181,7 @@ async function main(): Promise<void> {
       keySize: opts.keySize,
       valueSize: opts.valueSize,
       clients: opts.clients,
+      threads: opts.threads,
       maxPhaseMs: opts.maxSeconds * 1000,
       signal: abort.signal,
     };
@@ -177,7 +193,7 @@ async function main(): Promise<void> {
         rows.push(...(await benchTarget(target, bench)).map(rowOf));
       }
       runs.push(rows);
-      if (!opts.json && opts.repeat > 1) console.log(`run ${r}:\n${formatFigures(rows)}\n`);
+      if (!opts.json && opts.repeat > 1) console.log(`run ${r}:\n${formatFigures(rows, opts.threads)}\n`);
     }
     const figures = medianRows(runs.flat());
     const ratios = reference ? throughputRatios(figures, kvring.name, reference.name) : [];
@@ -189,6 +205,7 @@ async function main(): Promise<void> {
       nodes: opts.nodes,
       ringAware: opts.ringAware,
       clients: opts.clients,
+      threads: opts.threads,
       repeat: opts.repeat,
       clockTicksPerSecond: clockTicks(),
     };
@@ -197,19 +214,17 @@ async function main(): Promise<void> {
     } else {
       console.log(
         `kvring bench: ${opts.nodes} nodes with PostgreSQL write-through, ${opts.concurrency} concurrent ` +
-          `clients (${opts.clients} client), ${opts.ops} ops per phase, ${opts.keySize}-byte keys, ` +
+          `clients (${opts.clients} client, ${opts.threads} load generator thread${opts.threads === 1 ? '' : 's'}), ${opts.ops} ops per phase, ${opts.keySize}-byte keys, ` +
           `${opts.valueSize}-byte values, ring-aware ${opts.ringAware ? 'yes' : 'no'}` +
           (opts.repeat > 1 ? `; medians of ${opts.repeat} runs` : ''),
       );
       console.log(`machine: ${machineLine()}\n`);
-      console.log(formatFigures(figures));
-      if (ratios.length > 0) {
-        const text = ratios.map((x) => `${x.op.toUpperCase()} ${(x.ratio * 100).toFixed(1)}%`).join(', ');
-        console.log(`\nkvring throughput as a share of the no-op grpc-js server's: ${text}`);
-      }
+      console.log(formatFigures(figures, opts.threads));
+      if (reference) console.log(`\n${formatRatios(ratios, 'kvring', NOOP_NAME)}`);
       console.log(
         '\nCPU ms/op: CPU time (utime+stime from /proc) of the server processes, PostgreSQL (postmaster ' +
-          'and backends) and this load generator during the phase, divided by its successful operations.',
+          'and backends) and this load generator during the phase, divided by its successful operations; ' +
+          'cores: that CPU time over the wall time of the phase.',
       );
     }
     clearTimeout(bound);

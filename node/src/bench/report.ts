@@ -1,7 +1,7 @@
 // Benchmark figures as a table for people and as JSON for scripts, and the
 // median over repeated runs (the machine is shared and noisy: one run is an
 // anecdote).
-import { cpus, release } from 'node:os';
+import { cpus, release, type } from 'node:os';
 import type { OpKind } from './load.js';
 import type { PhaseFigures } from './run.js';
 
@@ -21,6 +21,10 @@ export interface FigureRow {
   readonly serverCpuMsPerOp: number | null;
   readonly postgresCpuMsPerOp: number | null;
   readonly loadgenCpuMsPerOp: number;
+  /** Cores the target's processes kept busy (CPU time over wall time). */
+  readonly serverCores: number | null;
+  /** Cores the load generator kept busy. */
+  readonly loadgenCores: number;
   /** First error message seen (any run). */
   readonly firstError: string | null;
   readonly truncated: boolean;
@@ -43,6 +47,8 @@ export function rowOf(f: PhaseFigures): FigureRow {
     serverCpuMsPerOp: f.serverCpuMsPerOp ?? null,
     postgresCpuMsPerOp: f.postgresCpuMsPerOp ?? null,
     loadgenCpuMsPerOp: f.loadgenCpuMsPerOp,
+    serverCores: f.serverCores ?? null,
+    loadgenCores: f.loadgenCores,
     firstError: r.firstError ?? null,
     truncated: r.truncated,
   };
@@ -85,6 +91,8 @@ export function medianRows(rows: readonly FigureRow[]): FigureRow[] {
     serverCpuMsPerOp: medianOrNull(g.map((r) => r.serverCpuMsPerOp)),
     postgresCpuMsPerOp: medianOrNull(g.map((r) => r.postgresCpuMsPerOp)),
     loadgenCpuMsPerOp: median(g.map((r) => r.loadgenCpuMsPerOp)),
+    serverCores: medianOrNull(g.map((r) => r.serverCores)),
+    loadgenCores: median(g.map((r) => r.loadgenCores)),
     firstError: g.find((r) => r.firstError !== null)?.firstError ?? null,
     truncated: g.some((r) => r.truncated),
   }));
@@ -94,22 +102,54 @@ export interface Ratio {
   readonly op: OpKind;
   /** Throughput of `target` over that of `reference` (0..1 usually). */
   readonly ratio: number;
+  /** Server CPU per op of `target` over `reference`'s (null when either is unmeasured). */
+  readonly cpuRatio: number | null;
+  /** The same with the target's PostgreSQL CPU added. */
+  readonly cpuRatioWithPostgres: number | null;
 }
 
-/** Throughput of `target` as a fraction of `reference`'s, per op both have. */
+/** Throughput and CPU per op of `target` against `reference`'s, per op both have. */
 export function throughputRatios(rows: readonly FigureRow[], target: string, reference: string): Ratio[] {
   const out: Ratio[] = [];
   for (const r of rows) {
     if (r.target !== target) continue;
     const ref = rows.find((x) => x.target === reference && x.op === r.op);
-    if (ref && ref.opsPerSec > 0) out.push({ op: r.op, ratio: r.opsPerSec / ref.opsPerSec });
+    if (!ref || !(ref.opsPerSec > 0)) continue;
+    const refCpu = ref.serverCpuMsPerOp;
+    const measured = r.serverCpuMsPerOp !== null && refCpu !== null && refCpu > 0;
+    out.push({
+      op: r.op,
+      ratio: r.opsPerSec / ref.opsPerSec,
+      cpuRatio: measured ? r.serverCpuMsPerOp! / refCpu : null,
+      cpuRatioWithPostgres: measured ? (r.serverCpuMsPerOp! + (r.postgresCpuMsPerOp ?? 0)) / refCpu : null,
+    });
   }
   return out;
+}
+
+/** The ratio lines under the table. */
+export function formatRatios(ratios: readonly Ratio[], target: string, reference: string): string {
+  if (ratios.length === 0) return '';
+  const rate = ratios.map((x) => `${x.op.toUpperCase()} ${(x.ratio * 100).toFixed(1)}%`).join(', ');
+  const lines = [`${target} throughput as a share of the ${reference} server's: ${rate}`];
+  const cpu = ratios
+    .filter((x) => x.cpuRatio !== null)
+    .map((x) => {
+      const pg =
+        x.cpuRatioWithPostgres! - x.cpuRatio! > 0.005
+          ? ` (${x.cpuRatioWithPostgres!.toFixed(1)}x with PostgreSQL)`
+          : '';
+      return `${x.op.toUpperCase()} ${x.cpuRatio!.toFixed(1)}x${pg}`;
+    });
+  if (cpu.length > 0)
+    lines.push(`${target} server CPU per operation over the ${reference} server's: ${cpu.join(', ')}`);
+  return lines.join('\n');
 }
 
 const fmtInt = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
 const fmtMs = (n: number): string => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 1) : '-');
 const fmtCpu = (n: number | null): string => (n === null || !Number.isFinite(n) ? '-' : n.toFixed(3));
+const fmtCores = (n: number | null): string => (n === null || !Number.isFinite(n) ? '-' : n.toFixed(2));
 
 /** Columns padded to their widest cell; numbers right-aligned. */
 export function renderTable(header: readonly string[], body: ReadonlyArray<readonly string[]>): string {
@@ -123,8 +163,8 @@ export function renderTable(header: readonly string[], body: ReadonlyArray<reado
   return [line(header), ...body.map(line)].join('\n');
 }
 
-/** The figures table: throughput, latency and CPU per operation. */
-export function formatFigures(rows: readonly FigureRow[]): string {
+/** The figures table: throughput, latency and CPU per operation. `threads`: of the load generator. */
+export function formatFigures(rows: readonly FigureRow[], threads = 1): string {
   const header = [
     'target',
     'op',
@@ -137,6 +177,8 @@ export function formatFigures(rows: readonly FigureRow[]): string {
     'server CPU ms/op',
     'PostgreSQL CPU ms/op',
     'load gen CPU ms/op',
+    'server cores',
+    'load gen cores',
   ];
   const body = rows.map((r) => [
     r.target,
@@ -150,6 +192,8 @@ export function formatFigures(rows: readonly FigureRow[]): string {
     fmtCpu(r.serverCpuMsPerOp),
     fmtCpu(r.postgresCpuMsPerOp),
     fmtCpu(r.loadgenCpuMsPerOp),
+    fmtCores(r.serverCores),
+    fmtCores(r.loadgenCores),
   ]);
   const notes: string[] = [];
   for (const r of rows) {
@@ -157,6 +201,11 @@ export function formatFigures(rows: readonly FigureRow[]): string {
       notes.push(`${r.target} ${r.op.toUpperCase()}: ${r.errors} errors, first: ${r.firstError}`);
     if (r.notFound > 0)
       notes.push(`${r.target} ${r.op.toUpperCase()}: ${r.notFound} GETs answered not found`);
+    if (r.loadgenCores >= 0.85 * threads)
+      notes.push(
+        `${r.target} ${r.op.toUpperCase()}: the load generator kept ${r.loadgenCores.toFixed(2)} of its ` +
+          `${threads} thread(s) busy: this row is bounded by the client (more --threads needs spare cores)`,
+      );
     if (r.truncated)
       notes.push(`${r.target} ${r.op.toUpperCase()}: stopped early (time bound, errors or Ctrl-C)`);
   }
@@ -167,5 +216,5 @@ export function formatFigures(rows: readonly FigureRow[]): string {
 export function machineLine(): string {
   const c = cpus();
   const model = c[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
-  return `${c.length} CPUs (${model}), Linux ${release()}, Node ${process.version}`;
+  return `${c.length} CPUs (${model}), ${type()} ${release()}, Node ${process.version}`;
 }

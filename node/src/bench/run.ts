@@ -4,7 +4,8 @@
 // `make bench` (against a cluster it starts and the no-op reference) and by
 // `kvring bench` (against a running cluster, whose processes it cannot see).
 import { processTreeCpuMs, selfCpuMs, totalCpuMs } from './cpu.js';
-import { KeySet, LoadClients, runLoad, type ClientMode, type LoadResult, type OpKind } from './load.js';
+import { createDriver } from './driver.js';
+import { KeySet, type ClientMode, type LoadResult, type OpKind } from './load.js';
 
 export interface BenchTarget {
   /** Shown in the report, e.g. "kvring (3 nodes)". */
@@ -24,6 +25,8 @@ export interface BenchOptions {
   readonly valueSize: number;
   readonly phases?: readonly OpKind[];
   readonly clients?: ClientMode;
+  /** Threads of the load generator (default 1: one event loop). */
+  readonly threads?: number;
   readonly token?: string;
   readonly timeoutMs?: number;
   /** Bound on each phase's duration. */
@@ -39,6 +42,10 @@ export interface PhaseFigures {
   readonly serverCpuMsPerOp: number | undefined;
   readonly postgresCpuMsPerOp: number | undefined;
   readonly loadgenCpuMsPerOp: number;
+  /** CPU time over wall time: how many cores the target's processes kept busy (undefined: not measured). */
+  readonly serverCores: number | undefined;
+  /** The same for the load generator (all its threads); near 1 per thread it is the bottleneck. */
+  readonly loadgenCores: number;
 }
 
 interface CpuReading {
@@ -55,6 +62,11 @@ function readCpu(target: BenchTarget): CpuReading {
   };
 }
 
+function cores(before: number | undefined, after: number | undefined, elapsedMs: number): number | undefined {
+  if (before === undefined || after === undefined || elapsedMs <= 0) return undefined;
+  return (after - before) / elapsedMs;
+}
+
 function perOp(before: number | undefined, after: number | undefined, ops: number): number | undefined {
   if (before === undefined || after === undefined || ops === 0) return undefined;
   return (after - before) / ops;
@@ -62,25 +74,28 @@ function perOp(before: number | undefined, after: number | undefined, ops: numbe
 
 /** Runs the phases (default SET then GET) against `target` and returns one figure per phase. */
 export async function benchTarget(target: BenchTarget, opts: BenchOptions): Promise<PhaseFigures[]> {
-  const clients = new LoadClients({
-    addresses: target.addresses,
-    ringAware: target.ringAware ?? false,
-    token: opts.token,
-    timeoutMs: opts.timeoutMs,
-    clients: opts.clients ?? 'shared',
-    concurrency: opts.concurrency,
-  });
   const keys = KeySet.random(opts.keySize);
+  const driver = createDriver(
+    {
+      addresses: target.addresses,
+      ringAware: target.ringAware ?? false,
+      token: opts.token,
+      timeoutMs: opts.timeoutMs,
+      clients: opts.clients ?? 'shared',
+      concurrency: opts.concurrency,
+    },
+    keys,
+    opts.threads ?? 1,
+  );
   const figures: PhaseFigures[] = [];
   try {
-    await clients.warmUp();
+    await driver.warmUp();
     for (const op of opts.phases ?? (['set', 'get'] as const)) {
       if (opts.signal?.aborted) break;
       const before = readCpu(target);
-      const result = await runLoad(clients, {
+      const result = await driver.run({
         op,
         ops: opts.ops,
-        keys,
         valueSize: opts.valueSize,
         maxDurationMs: opts.maxPhaseMs,
         // A target failing every call would otherwise spin through all ops.
@@ -95,10 +110,12 @@ export async function benchTarget(target: BenchTarget, opts: BenchOptions): Prom
         serverCpuMsPerOp: perOp(before.server, after.server, result.ok),
         postgresCpuMsPerOp: perOp(before.postgres, after.postgres, result.ok),
         loadgenCpuMsPerOp: perOp(before.self, after.self, result.ok) ?? Number.NaN,
+        serverCores: cores(before.server, after.server, result.elapsedMs),
+        loadgenCores: cores(before.self, after.self, result.elapsedMs) ?? Number.NaN,
       });
     }
   } finally {
-    clients.close();
+    await driver.close();
   }
   return figures;
 }

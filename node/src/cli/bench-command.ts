@@ -17,6 +17,7 @@ export interface BenchCommandOptions {
   readonly valueSize: number;
   readonly ringAware: boolean;
   readonly repeat: number;
+  readonly threads: number;
   readonly clients: ClientMode;
   readonly phases: readonly OpKind[];
 }
@@ -41,6 +42,7 @@ export async function benchCommand(opts: BenchCommandOptions, io: Io): Promise<n
           valueSize: opts.valueSize,
           phases: opts.phases,
           clients: opts.clients,
+          threads: opts.threads,
           token: opts.token,
           timeoutMs: opts.timeoutMs,
           signal: abort.signal,
@@ -58,7 +60,7 @@ export async function benchCommand(opts: BenchCommandOptions, io: Io): Promise<n
         `kvring bench against ${opts.addresses.join(', ')}: ${opts.concurrency} concurrent clients, ` +
           `${opts.keySize}-byte keys, ${opts.valueSize}-byte values, ring-aware ${opts.ringAware ? 'yes' : 'no'}` +
           (opts.repeat > 1 ? `; medians of ${opts.repeat} runs` : '') +
-          `\nmachine (load generator): ${machineLine()}\n\n${formatFigures(rows)}\n` +
+          `\nmachine (load generator): ${machineLine()}\n\n${formatFigures(rows, opts.threads)}\n` +
           '(server and PostgreSQL CPU are measured only by `make bench`, which starts the processes)\n',
       );
     }

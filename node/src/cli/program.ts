@@ -188,6 +188,7 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .option('--key-size <bytes>', 'key size', integer(8, 1024), 16)
     .option('--ring-aware', 'send each key straight to one of its replicas', false)
     .option('--repeat <n>', 'runs; figures are the medians', integer(1, 20), 1)
+    .option('--threads <n>', 'threads of the load generator (workers split between them)', integer(1, 64), 1)
     .option('--phases <list>', 'set, get or set,get (GETs read the keys the SETs wrote)', phases, [
       'set',
       'get',
@@ -206,6 +207,7 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
           keySize: number;
           ringAware: boolean;
           repeat: number;
+          threads: number;
           phases: OpKind[];
           clients: ClientMode;
         },

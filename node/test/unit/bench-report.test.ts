@@ -1,9 +1,20 @@
 // The arithmetic behind the benchmark's figures: medians over runs, the
-// throughput ratio to the reference, CPU read from /proc, fixed-size keys.
+// throughput ratio to the reference, CPU read from /proc, fixed-size keys,
+// and how the parts of a threaded load add up.
 import { describe, expect, it } from '@jest/globals';
 import { clockTicks, parseProcStat, processTreeCpuMs, selfCpuMs } from '../../src/bench/cpu.js';
-import { KeySet } from '../../src/bench/load.js';
-import { median, medianRows, renderTable, throughputRatios, type FigureRow } from '../../src/bench/report.js';
+import { split } from '../../src/bench/driver.js';
+import { LatencyHistogram } from '../../src/bench/histogram.js';
+import { KeySet, mergeResults, type LoadResult } from '../../src/bench/load.js';
+import {
+  formatFigures,
+  formatRatios,
+  median,
+  medianRows,
+  renderTable,
+  throughputRatios,
+  type FigureRow,
+} from '../../src/bench/report.js';
 
 function row(
   target: string,
@@ -26,6 +37,8 @@ function row(
     serverCpuMsPerOp: 0.5,
     postgresCpuMsPerOp: null,
     loadgenCpuMsPerOp: 0.1,
+    serverCores: 1,
+    loadgenCores: 0.5,
     firstError: null,
     truncated: false,
     ...extra,
@@ -63,9 +76,36 @@ describe('medianRows', () => {
 });
 
 describe('throughputRatios', () => {
-  it('divides the target throughput by the reference for each op both have', () => {
-    const rows = [row('kvring', 'set', 1000), row('kvring', 'get', 3000), row('noop', 'get', 12000)];
-    expect(throughputRatios(rows, 'kvring', 'noop')).toEqual([{ op: 'get', ratio: 0.25 }]);
+  it('divides throughput and CPU per op by the reference, for each op both have', () => {
+    const rows = [
+      row('kvring', 'set', 1000),
+      row('kvring', 'get', 3000, { serverCpuMsPerOp: 0.3, postgresCpuMsPerOp: 0.1 }),
+      row('noop', 'get', 12000, { serverCpuMsPerOp: 0.1 }),
+    ];
+    const [get, ...rest] = throughputRatios(rows, 'kvring', 'noop');
+    expect(rest).toEqual([]);
+    expect(get!.op).toBe('get');
+    expect(get!.ratio).toBe(0.25);
+    expect(get!.cpuRatio).toBeCloseTo(3, 9);
+    expect(get!.cpuRatioWithPostgres).toBeCloseTo(4, 9);
+    expect(formatRatios([get!], 'kvring', 'noop')).toBe(
+      "kvring throughput as a share of the noop server's: GET 25.0%\n" +
+        "kvring server CPU per operation over the noop server's: GET 3.0x (4.0x with PostgreSQL)",
+    );
+    const unmeasured = throughputRatios(
+      [row('a', 'set', 1, { serverCpuMsPerOp: null }), row('b', 'set', 2)],
+      'a',
+      'b',
+    );
+    expect(unmeasured).toEqual([{ op: 'set', ratio: 0.5, cpuRatio: null, cpuRatioWithPostgres: null }]);
+  });
+});
+
+describe('formatFigures', () => {
+  it('says when a row is bounded by the load generator', () => {
+    const busy = formatFigures([row('kvring', 'get', 5000, { loadgenCores: 0.95 })], 1);
+    expect(busy).toMatch(/kvring GET: the load generator kept 0\.95 of its 1 thread\(s\) busy/);
+    expect(formatFigures([row('kvring', 'get', 5000, { loadgenCores: 0.95 })], 2)).not.toMatch(/bounded/);
   });
 });
 
@@ -116,5 +156,53 @@ describe('KeySet', () => {
     // Each run has its own prefix, so runs against a live cluster do not share keys.
     expect(KeySet.random(16).prefix).not.toBe(keys.prefix);
     expect(() => new KeySet('prefix:', 7)).toThrow(/no room/);
+  });
+});
+
+describe('threaded load: splitting and merging', () => {
+  it('splits work into near-equal integer shares', () => {
+    expect(split(50, 3)).toEqual([17, 17, 16]);
+    expect(split(2, 4)).toEqual([1, 1, 0, 0]);
+    expect(split(20_000, 2).reduce((a, b) => a + b, 0)).toBe(20_000);
+  });
+
+  it('merges the parts of a phase: counts added, histograms combined, rate over the longest part', () => {
+    const part = (values: number[], elapsedMs: number, errors: number, first?: string) => {
+      const histogram = new LatencyHistogram();
+      for (const v of values) histogram.record(v);
+      const result: LoadResult = {
+        op: 'get',
+        ok: values.length,
+        errors,
+        errorsByCode: errors > 0 ? { UNAVAILABLE: errors } : {},
+        firstError: first,
+        notFound: 1,
+        elapsedMs,
+        opsPerSec: 0,
+        latencyUs: histogram.snapshot(),
+        truncated: false,
+      };
+      // Sent between threads as plain data.
+      return { result, histogram: LatencyHistogram.fromState(structuredClone(histogram.toState())) };
+    };
+    const merged = mergeResults(
+      [part([100, 200, 300], 1000, 0), part([400, 500, 600, 700], 2000, 2, 'UNAVAILABLE: gone')],
+      9,
+    );
+    expect(merged).toMatchObject({
+      op: 'get',
+      ok: 7,
+      errors: 2,
+      errorsByCode: { UNAVAILABLE: 2 },
+      firstError: 'UNAVAILABLE: gone',
+      notFound: 2,
+      elapsedMs: 2000,
+      opsPerSec: 3.5,
+      truncated: false,
+    });
+    expect(merged.latencyUs.min).toBe(100);
+    expect(merged.latencyUs.max).toBe(700);
+    expect(merged.latencyUs.p50).toBeCloseTo(400, -1);
+    expect(mergeResults([part([1], 10, 0)], 5).truncated).toBe(true);
   });
 });
