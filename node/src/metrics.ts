@@ -158,5 +158,10 @@ export class NodeMetrics {
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);
     collectDefaultMetrics({ register: this.registry, prefix: 'kvring_' });
+    // prom-client's active handle/request/resource totals are gauges named
+    // *_total, which Prometheus reserves for counters (promtool rejects them);
+    // the per-type gauges without the suffix carry the same numbers.
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+      this.registry.removeSingleMetric(`kvring_nodejs_${name}`);
   }
 }

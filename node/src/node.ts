@@ -219,7 +219,6 @@ export class KvNode {
     this.updateGauges();
     log.info(
       {
-        member: cfg.nodeName,
         incarnation: this.incarnation,
         client: `${cfg.host}:${cfg.clientPort}`,
         peer: `${cfg.host}:${cfg.peerPort}`,
@@ -252,7 +251,7 @@ export class KvNode {
     this.membership?.stop();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.http?.closeAllConnections();
-    this.log.info({ member: this.cfg.nodeName }, 'node stopped');
+    this.log.info('node stopped');
   }
 
   private discovery(): Discovery {

@@ -89,8 +89,12 @@ export class DnsDiscovery implements Discovery {
       let ips: string[];
       try {
         ips = await this.resolver.resolve4(host);
-      } catch {
-        break;
+      } catch (err) {
+        // Only a pod that does not exist ends the probe; a failing lookup
+        // fails the refresh, so the caller keeps its last list.
+        const code = (err as { code?: string }).code;
+        if (code === 'ENOTFOUND' || code === 'ENODATA') break;
+        throw err;
       }
       out.set(name, ips.length > 0 ? `${ips[0]}:${this.opts.peerPort}` : `${host}:${this.opts.peerPort}`);
     }

@@ -59,14 +59,17 @@ export class Hints {
     const m = this.members.get(member);
     if (m === undefined) return [];
     const out: Hint[] = [];
-    const oldest = this.now() - this.opts.maxAgeMs;
+    const now = this.now();
+    const oldest = now - this.opts.maxAgeMs;
     for (const h of m.byKey.values()) {
       this.remove(m, h);
-      if (h.at < oldest) {
+      // A TTL runs from the write, not from the replay: hand over what is left of it.
+      const left = h.ttlMs > 0 ? h.ttlMs - (now - h.at) : 0;
+      if (h.at < oldest || (h.ttlMs > 0 && left <= 0)) {
         this.metrics?.hints.inc({ outcome: 'dropped' });
         continue;
       }
-      out.push(h);
+      out.push(h.ttlMs > 0 ? { ...h, ttlMs: Math.ceil(left) } : h);
       if (out.length >= max) break;
     }
     this.report(member, m);
@@ -80,6 +83,14 @@ export class Hints {
     const cur = m.byKey.get(h.key);
     if (cur !== undefined && cur.version >= h.version) return;
     if (cur !== undefined) this.remove(m, cur);
+    // take() hands out the oldest hints first, so a restored hint is older than
+    // any still kept: when newer ones filled the space meanwhile, it is the one
+    // the byte bound drops.
+    if (m.bytes + h.bytes > this.opts.maxBytes) {
+      this.metrics?.hints.inc({ outcome: 'dropped' });
+      this.report(member, m);
+      return;
+    }
     m.byKey.set(h.key, h);
     m.bytes += h.bytes;
     this.report(member, m);

@@ -3,6 +3,7 @@
 // ports, server reflection on the client port, and the peer service kept off
 // the client port. Three real nodes, a real PostgreSQL and the demo legacy API.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
@@ -233,6 +234,27 @@ describe('/metrics', () => {
       peer.close();
     }
   }, 60_000);
+
+  it('passes `promtool check metrics` on every node', async () => {
+    const which = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+    if (which.error !== undefined)
+      throw new Error(
+        'promtool is not installed: it comes with Debian\'s "prometheus" package ' +
+          '(run `bash scripts/ensure-system-deps.sh` as root, or `apt-get install prometheus`)',
+      );
+    for (const n of env.cluster.nodes) {
+      const res = await fetch(`${n.httpUrl}/metrics`);
+      const text = await res.text();
+      const lint = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      const problems = `${lint.stdout}${lint.stderr}`.trim();
+      if (problems !== '') console.log(`promtool check metrics on ${n.name}:\n${problems}`);
+      expect({ node: n.name, status: lint.status, problems }).toEqual({
+        node: n.name,
+        status: 0,
+        problems: '',
+      });
+    }
+  });
 });
 
 describe('health endpoints', () => {

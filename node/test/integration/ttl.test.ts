@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials } from '@grpc/grpc-js';
 import { CacheServiceClient } from '../../src/gen/cache/cache.js';
-import { Source } from '../../src/client/client.js';
+import { MemberState, Source } from '../../src/client/client.js';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 const DEFAULT_TTL_MS = 2000;
@@ -141,4 +141,33 @@ describe('TTL', () => {
     // Read through again, it lives for the default TTL like any value without one.
     expect(await storedTtls(['user:12'])).toEqual({ 'user:12': DEFAULT_TTL_MS });
   });
+
+  it('does not bring a value back through a hint replayed after its TTL passed', async () => {
+    const paused = env.cluster.nodes[2]!;
+    const coordinator = env.cluster.nodes[0]!;
+    const seesDown = async (): Promise<boolean> => {
+      const info = await env.clients[0]!.clusterInfo(coordinator.clientAddress);
+      return info.members.some((m) => m.name === paused.name && m.state === MemberState.MEMBER_STATE_DOWN);
+    };
+    paused.signal('SIGSTOP');
+    try {
+      const deadline = Date.now() + 15_000;
+      while (!(await seesDown()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await seesDown()).toBe(true);
+      // Every key has a replica on the paused node (N = 3 on 3 nodes): it gets a hint.
+      await env.clients[0]!.set('ttl:hinted', 'should expire', { ttlMs: 1500 });
+      // Keep it away until the value expired everywhere else.
+      await until(Date.now() + 3000);
+    } finally {
+      paused.signal('SIGCONT');
+    }
+    await env.cluster.waitConverged(15_000);
+    // Bounded: ten rounds over every node once the hint had its chance to be replayed.
+    const seen: Array<string | null> = [];
+    for (let i = 0; i < 10; i++) {
+      seen.push(...(await everyNode('ttl:hinted')));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(seen.filter((v) => v !== null)).toEqual([]);
+  }, 60_000);
 });

@@ -315,3 +315,15 @@ describe('memberName and StaticDiscovery', () => {
     expect(d.description).toMatch(/2 members/);
   });
 });
+
+describe('DnsDiscovery under a transient DNS failure', () => {
+  it('fails (so the caller keeps its list) rather than shrinking the list when one pod name answers SERVFAIL', async () => {
+    const d = discovery({ podPrefix: 'demo' });
+    publishPods(3);
+    expect([...(await d.members()).keys()]).toEqual(['demo-0', 'demo-1', 'demo-2']);
+    dns.setFailing(pod(1));
+    await rejection(d.members());
+    dns.setFailing(pod(1), false);
+    expect([...(await d.members()).keys()]).toEqual(['demo-0', 'demo-1', 'demo-2']);
+  });
+});

@@ -214,3 +214,33 @@ describe('Hints: restore after a failed replay', () => {
     expect(hints.pending('b')).toBe(0);
   });
 });
+
+describe('Hints: bounds hold after a failed replay', () => {
+  it('keeps the byte bound when hints are restored after newer ones filled the space, dropping the oldest', () => {
+    const probe = setup();
+    probe.hints.add('b', write('k0', 1, 'x'.repeat(100)), 'i');
+    const one = probe.hints.take('b', 1)[0]!.bytes;
+
+    const { hints } = setup({ maxBytes: one * 3 });
+    for (const k of ['k0', 'k1', 'k2']) hints.add('b', write(k, 1, 'x'.repeat(100)), 'i');
+    const inFlight = hints.take('b', 3);
+    for (const k of ['k3', 'k4', 'k5']) hints.add('b', write(k, 1, 'x'.repeat(100)), 'i');
+    for (const h of inFlight) hints.restore('b', h);
+    // The restored hints are the oldest: they are the ones the bound drops.
+    expect(hints.take('b', 10).map((h) => h.key)).toEqual(['k3', 'k4', 'k5']);
+  });
+});
+
+describe('Hints: TTLs', () => {
+  it('hands over only what is left of a TTL, and drops a hint whose TTL ran out before the replay', () => {
+    const { hints, clock } = setup();
+    hints.add('b', { ...write('short', 1), ttlMs: 1500 }, 'i');
+    hints.add('b', { ...write('long', 1), ttlMs: 60_000 }, 'i');
+    hints.add('b', write('forever', 1), 'i');
+    clock.t += 2000;
+    expect(hints.take('b', 10).map((h) => [h.key, h.ttlMs])).toEqual([
+      ['long', 58_000],
+      ['forever', 0],
+    ]);
+  });
+});
