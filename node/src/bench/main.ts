@@ -126,16 +126,20 @@ async function main(): Promise<void> {
     process.stderr.write(`[bench] ${msg}\n`);
   };
 
-  let pg: EmbeddedPostgresHandle | undefined;
-  let cluster: LocalCluster | undefined;
-  let noop: Child | undefined;
+  // The start of each process, kept so that a stop arriving while one is
+  // starting waits for it and stops it too (nothing is left behind).
+  let pgStart: Promise<EmbeddedPostgresHandle> | undefined;
+  let clusterStart: Promise<LocalCluster> | undefined;
+  let noopStart: Promise<{ child: Child; address: string }> | undefined;
   const abort = new AbortController();
   let cleaning: Promise<void> | undefined;
+  const settled = <T>(p: Promise<T> | undefined): Promise<T | undefined> =>
+    p ? p.catch(() => undefined) : Promise.resolve(undefined);
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
-      await noop?.stop(2000).catch(() => undefined);
-      await cluster?.stop().catch(() => undefined);
-      await pg?.destroy().catch(() => undefined);
+      await (await settled(noopStart))?.child.stop(2000).catch(() => undefined);
+      await (await settled(clusterStart))?.stop().catch(() => undefined);
+      await (await settled(pgStart))?.destroy().catch(() => undefined);
     })());
   const fail = async (msg: string, code: number): Promise<never> => {
     process.stderr.write(`[bench] ${msg}\n`);
@@ -158,9 +162,15 @@ async function main(): Promise<void> {
   try {
     const subnet = randomSubnet();
     progress('starting PostgreSQL (embedded) ...');
-    pg = await launchEmbeddedPostgres();
+    const pg = await (pgStart = launchEmbeddedPostgres());
+    if (abort.signal.aborted) return; // fail() is stopping everything and exits
     progress(`starting ${opts.nodes} nodes on ${subnet}.1-${opts.nodes} ...`);
-    cluster = await startLocalCluster({ nodes: opts.nodes, subnet, postgresUrl: pg.url });
+    const cluster = await (clusterStart = startLocalCluster({
+      nodes: opts.nodes,
+      subnet,
+      postgresUrl: pg.url,
+    }));
+    if (abort.signal.aborted) return;
     const kvring: BenchTarget = {
       name: `kvring (${opts.nodes} node${opts.nodes === 1 ? '' : 's'})`,
       addresses: cluster.clientAddresses,
@@ -170,9 +180,9 @@ async function main(): Promise<void> {
     };
     let reference: BenchTarget | undefined;
     if (opts.reference) {
-      const started = await startNoop(`${subnet}.200`, opts.valueSize);
-      noop = started.child;
-      reference = { name: NOOP_NAME, addresses: [started.address], pids: [noop.pid!] };
+      const noop = await (noopStart = startNoop(`${subnet}.200`, opts.valueSize));
+      if (abort.signal.aborted) return;
+      reference = { name: NOOP_NAME, addresses: [noop.address], pids: [noop.child.pid!] };
     }
 
     const bench: BenchOptions = {
@@ -189,6 +199,7 @@ async function main(): Promise<void> {
     for (let r = 1; r <= opts.repeat; r++) {
       const rows: FigureRow[] = [];
       for (const target of reference ? [kvring, reference] : [kvring]) {
+        if (abort.signal.aborted) return; // fail() is stopping everything and exits
         progress(`run ${r}/${opts.repeat}: ${target.name}: ${opts.ops} SETs then ${opts.ops} GETs ...`);
         rows.push(...(await benchTarget(target, bench)).map(rowOf));
       }
@@ -231,6 +242,8 @@ async function main(): Promise<void> {
     await cleanup();
     process.exit(0);
   } catch (err) {
+    // After Ctrl-C or the time bound, errors of the processes being stopped are expected.
+    if (abort.signal.aborted) return;
     await fail(`failed: ${err instanceof Error ? err.message : String(err)}`, 1);
   }
 }
