@@ -20,7 +20,7 @@ export interface LeaderElectorOptions {
   retryPeriodMs?: number;
   /** Called when this candidate becomes leader; `signal` aborts when leadership ends. */
   onStartedLeading: (signal: AbortSignal) => void;
-  /** Called when leadership ends (lost or released); awaited before the next attempt. */
+  /** Called when leadership ends (lost, or on shutdown before the lease is released); awaited. */
   onStoppedLeading: () => void | Promise<void>;
   /** Called when another identity is seen holding the lease. */
   onNewLeader?: (identity: string) => void;
@@ -76,9 +76,15 @@ export class LeaderElector {
       await this.renewLoop(signal);
       this.leading = false;
       leadership.abort();
+      this.log(signal.aborted ? 'stopping leadership (shutdown)' : 'lost leadership');
+      // Stop working first, release second: a successor can start only
+      // once this process no longer writes.
+      try {
+        await this.o.onStoppedLeading();
+      } catch (err) {
+        this.log('onStoppedLeading failed', { err: String(err) });
+      }
       if (signal.aborted) await this.release();
-      this.log(signal.aborted ? 'stopped leading (shutdown)' : 'lost leadership');
-      await this.o.onStoppedLeading();
     }
   }
 

@@ -1,0 +1,95 @@
+// How the operator talks to its cache nodes: ClusterInfo (ring, health of
+// their dependencies) and Drain (hand keys over before leaving). One
+// module, so the transport can change without touching the reconciler. It
+// uses the node's own client library (node/src/client).
+import { credentials as grpcCredentials } from '@grpc/grpc-js';
+import { KvClient } from '../../node/src/client/client.js';
+import type { NodeInfo } from './reconcile/node-report.js';
+
+export interface NodeConnection {
+  /** The node's own view; rejects when it does not answer within the deadline. */
+  clusterInfo(address: string): Promise<NodeInfo>;
+  /** Asks the node to stream its keys to the owners that remain once `leaving` are gone. */
+  drain(address: string, leaving: readonly string[]): Promise<{ keysStreamed: number; keysFailed: number }>;
+  close(): void;
+}
+
+export interface NodeSecurity {
+  /** Bearer token the nodes require on the client port (spec.auth). */
+  token?: string;
+  /** PEM CA to verify the nodes' certificates (spec.tls); undefined = plaintext. */
+  tls?: { caPem?: string };
+}
+
+export interface NodeConnector {
+  /** A connection for one cluster; cached until its security settings change. */
+  forCluster(clusterKey: string, security: NodeSecurity): NodeConnection;
+  forget(clusterKey: string): void;
+  closeAll(): void;
+}
+
+class GrpcNodeConnection implements NodeConnection {
+  private readonly client: KvClient;
+
+  constructor(security: NodeSecurity, probeTimeoutMs: number) {
+    const creds = security.tls
+      ? grpcCredentials.createSsl(security.tls.caPem ? Buffer.from(security.tls.caPem) : null)
+      : grpcCredentials.createInsecure();
+    // The seed address is never dialled: every call names its node.
+    this.client = new KvClient(['unused.invalid:1'], {
+      timeoutMs: probeTimeoutMs,
+      credentials: creds,
+      ...(security.token && { token: security.token }),
+    });
+  }
+
+  async clusterInfo(address: string): Promise<NodeInfo> {
+    const r = await this.client.clusterInfo(address);
+    return {
+      ringHash: r.ringHash,
+      members: r.members.map((m) => m.name),
+      postgresReachable: r.postgresReachable,
+      legacyApiReachable: r.legacyApiReachable,
+      draining: r.draining,
+      hintsPending: r.hintsPending,
+    };
+  }
+
+  async drain(
+    address: string,
+    leaving: readonly string[],
+  ): Promise<{ keysStreamed: number; keysFailed: number }> {
+    const r = await this.client.drain(address, leaving);
+    return { keysStreamed: r.keysStreamed, keysFailed: r.keysFailed };
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+export class GrpcNodeConnector implements NodeConnector {
+  private readonly conns = new Map<string, { fingerprint: string; conn: NodeConnection }>();
+
+  constructor(private readonly probeTimeoutMs = 3_000) {}
+
+  forCluster(clusterKey: string, security: NodeSecurity): NodeConnection {
+    const fingerprint = JSON.stringify(security);
+    const cached = this.conns.get(clusterKey);
+    if (cached && cached.fingerprint === fingerprint) return cached.conn;
+    cached?.conn.close();
+    const conn = new GrpcNodeConnection(security, this.probeTimeoutMs);
+    this.conns.set(clusterKey, { fingerprint, conn });
+    return conn;
+  }
+
+  forget(clusterKey: string): void {
+    this.conns.get(clusterKey)?.conn.close();
+    this.conns.delete(clusterKey);
+  }
+
+  closeAll(): void {
+    for (const { conn } of this.conns.values()) conn.close();
+    this.conns.clear();
+  }
+}
