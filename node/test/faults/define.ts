@@ -1,0 +1,51 @@
+// A scenario as a jest test: run it, print its figures, and fail on any
+// broken guarantee (with the checker's examples in the message).
+import { expect, it } from '@jest/globals';
+import { runDir, runScenario, type ScenarioSpec } from './scenario.js';
+import { formatText, writeRunReport } from './summary.js';
+
+/** When this jest process started: summaries older than that belong to another run. */
+const STARTED_AT = Date.now() - process.uptime() * 1000;
+
+export function defineScenario(spec: ScenarioSpec): void {
+  it(
+    `${spec.name}: ${spec.description}`,
+    async () => {
+      const s = await runScenario(spec);
+      process.stdout.write(`\n${formatText([s])}\n`);
+      writeRunReport(runDir(), STARTED_AT - 1000);
+      expect(s.error).toBeUndefined();
+      expect(s.faults.faults).toBeGreaterThan(0);
+      expect(s.ops.ok).toBeGreaterThan(0);
+      const c = s.check;
+      expect({
+        lost: c.lost,
+        deletesLost: c.deletesLost,
+        staleReads: c.staleReads,
+        resurrected: c.resurrected,
+        phantomValues: c.phantomValues,
+        failedWritesVisible: c.failedWritesVisible,
+        versionConflicts: c.versionConflicts,
+        finalReadMismatches: c.finalReadMismatches,
+        finalReadErrors: s.finalReadErrors,
+        crashes: s.crashes.map((x) => `${x.node} exited (code ${x.code}, signal ${x.signal})`),
+        examples: c.examples,
+      }).toEqual({
+        lost: 0,
+        deletesLost: 0,
+        staleReads: 0,
+        resurrected: 0,
+        phantomValues: 0,
+        failedWritesVisible: 0,
+        versionConflicts: 0,
+        finalReadMismatches: 0,
+        finalReadErrors: 0,
+        crashes: [],
+        examples: [],
+      });
+      expect(s.porcupine?.verdict).toBe('linearizable');
+      expect(s.convergeMs).not.toBeNull();
+    },
+    spec.faultMs + 300_000,
+  );
+}

@@ -1,0 +1,16 @@
+// The fault suite (`make faults` → scripts/faults.sh): one scenario per
+// file, one at a time (each runs three nodes, PostgreSQL and the legacy API
+// in namespaces of its own). `make test` does not run these; it runs the
+// checker's unit tests (*.test.ts) beside them.
+export default {
+  rootDir: '../../..',
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }],
+  },
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  testMatch: ['<rootDir>/node/test/faults/scenarios/*.faults.ts'],
+  testTimeout: 600_000,
+  maxWorkers: 1,
+};

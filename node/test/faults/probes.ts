@@ -1,0 +1,145 @@
+// What the suite asks the nodes, never changing them: /status (membership
+// as each node sees it), /metrics (hints kept), and the peer Digest RPC
+// (what a replica holds).
+import { Metadata, credentials } from '@grpc/grpc-js';
+import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
+import type { FaultNode } from './fault-node.js';
+
+/** MemberState on /status: 1 up, 2 down, 3 self. */
+const DOWN = 2;
+const UP = 1;
+const SELF = 3;
+
+interface StatusView {
+  members: Array<{ name: string; state: number }>;
+}
+
+export async function memberStates(node: FaultNode, timeoutMs = 1000): Promise<Map<string, number>> {
+  const res = await fetch(`${node.httpUrl}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+  const body = (await res.json()) as StatusView;
+  return new Map(body.members.map((m) => [m.name, m.state]));
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Milliseconds from `since` (performance.now()) until every observer's
+ * /status shows `victim` down; undefined if that does not happen within
+ * `timeoutMs`.
+ */
+export async function timeToSeeDown(
+  victim: string,
+  observers: readonly FaultNode[],
+  since: number,
+  timeoutMs = 15_000,
+): Promise<number | undefined> {
+  const pending = new Set(observers);
+  while (pending.size > 0 && performance.now() - since < timeoutMs) {
+    await Promise.all(
+      [...pending].map(async (o) => {
+        try {
+          if ((await memberStates(o, 500)).get(victim) === DOWN) pending.delete(o);
+        } catch {
+          // observer busy or restarting: ask again
+        }
+      }),
+    );
+    if (pending.size > 0) await sleep(20);
+  }
+  return pending.size === 0 ? performance.now() - since : undefined;
+}
+
+/** Waits until every running node sees every other running node up (bounded). */
+export async function waitMembersUp(nodes: readonly FaultNode[], timeoutMs = 30_000): Promise<void> {
+  const running = nodes.filter((n) => n.running && !n.paused);
+  const names = new Set(running.map((n) => n.name));
+  const deadline = performance.now() + timeoutMs;
+  let last = '';
+  while (performance.now() < deadline) {
+    const lagging: string[] = [];
+    await Promise.all(
+      running.map(async (n) => {
+        try {
+          const states = await memberStates(n);
+          for (const [m, s] of states)
+            if (names.has(m) && s !== UP && s !== SELF) lagging.push(`${n.name} sees ${m} down`);
+        } catch (err) {
+          lagging.push(`${n.name}: ${(err as Error).message}`);
+        }
+      }),
+    );
+    if (lagging.length === 0) return;
+    last = lagging.join('; ');
+    await sleep(100);
+  }
+  throw new Error(`members did not all see each other up within ${timeoutMs} ms: ${last}`);
+}
+
+/** Sum of kvring_hints_pending over its member labels, as one node reports it. */
+export function hintsPending(metricsText: string): number {
+  let sum = 0;
+  for (const line of metricsText.split('\n')) {
+    if (!line.startsWith('kvring_hints_pending{') && !line.startsWith('kvring_hints_pending ')) continue;
+    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(v)) sum += v;
+  }
+  return sum;
+}
+
+/** Samples the cluster's pending hints every `everyMs` and keeps the peak. */
+export class HintsSampler {
+  peak = 0;
+  samples = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+
+  constructor(
+    private readonly nodes: readonly FaultNode[],
+    private readonly everyMs = 250,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => void this.sample(), this.everyMs);
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private async sample(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      const values = await Promise.all(
+        this.nodes
+          .filter((n) => n.running && !n.paused)
+          .map(async (n) => {
+            try {
+              const res = await fetch(`${n.httpUrl}/metrics`, { signal: AbortSignal.timeout(1000) });
+              return hintsPending(await res.text());
+            } catch {
+              return 0;
+            }
+          }),
+      );
+      const total = values.reduce((a, b) => a + b, 0);
+      this.samples++;
+      if (total > this.peak) this.peak = total;
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+export function digest(node: FaultNode, timeoutMs = 5_000): Promise<DigestResponse> {
+  const c = new PeerServiceClient(node.peerAddress, credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 256 * 1024 * 1024,
+  });
+  return new Promise<DigestResponse>((resolve, reject) =>
+    c.digest({ keys: [] }, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+      c.close();
+      if (err) reject(err);
+      else resolve(res);
+    }),
+  );
+}

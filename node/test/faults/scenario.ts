@@ -1,0 +1,250 @@
+// Runs one scenario: a fresh environment, the workload, the faults for a
+// bounded time, a quiet spell after the heal, then the checks: replicas
+// against PostgreSQL until they converge, a final read of every key, our
+// checker and Porcupine. Writes NAME.history.jsonl, NAME.summary.json,
+// NAME/ (node logs) and any Porcupine visualization into the run directory.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KvClient } from '../../src/client/client.js';
+import { check, type FinalRead, type FinalRow } from './checker.js';
+import { startFaultEnv, type FaultEnv } from './env.js';
+import { healEverything, newFigures, sleep, type FaultContext, type FaultFigures } from './faults.js';
+import { HistoryRecorder, type InvokeEvent } from './history.js';
+import { porcupineBinary, runPorcupine, type PorcupineReport } from './porcupine.js';
+import { digest, HintsSampler, waitMembersUp } from './probes.js';
+import type { ScenarioSummary } from './summary.js';
+import { DEFAULT_WORKLOAD, rng, Workload, type WorkloadOptions } from './workload.js';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const SHORT = process.env.KVRING_FAULTS_SHORT === '1';
+
+export function runDir(): string {
+  return process.env.KVRING_FAULTS_DIR ?? join(ROOT, '.cache', 'faults', 'last');
+}
+
+export function registryDir(): string {
+  return join(ROOT, '.cache', 'faults', 'leftovers');
+}
+
+export interface ScenarioSpec {
+  readonly name: string;
+  readonly description: string;
+  /** How long faults are injected (the workload runs throughout). */
+  readonly faultMs: number;
+  readonly faketime?: Readonly<Record<number, string>>;
+  readonly nodeEnv?: Record<string, string>;
+  readonly workload?: Partial<WorkloadOptions>;
+  /** Injects faults until ctx.deadline; must leave everything healed. */
+  readonly faults: (ctx: FaultContext) => Promise<void>;
+  /** Runs beside the faults (e.g. an availability probe); fills `extra`. */
+  readonly during?: (ctx: FaultContext, extra: Record<string, number | string>) => Promise<void>;
+  /** Runs after the checks on the healed cluster (e.g. the herd); fills `extra`. */
+  readonly after?: (env: FaultEnv, extra: Record<string, number | string>) => Promise<void>;
+}
+
+/** Load keeps running this long after the heal, so reads right after it are checked too. */
+const QUIET_MS = 2_000;
+const CONVERGE_BOUND_MS = 30_000;
+const FINAL_READ_PROC = 100_000;
+
+export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> {
+  const t0 = performance.now();
+  const dir = runDir();
+  const logs = join(dir, spec.name);
+  mkdirSync(logs, { recursive: true });
+  const historyFile = join(dir, `${spec.name}.history.jsonl`);
+  const history = new HistoryRecorder(historyFile);
+  const extra: Record<string, number | string> = {};
+  const figures: FaultFigures = newFigures();
+  let env: FaultEnv | undefined;
+  let workload: Workload | undefined;
+  let sampler: HintsSampler | undefined;
+  let divergentAtHeal = -1;
+  let convergeMs: number | null = null;
+  let finalReadErrors = 0;
+  let porcupine: PorcupineReport | undefined;
+  let error: string | undefined;
+  let checked: ReturnType<typeof check> | undefined;
+  try {
+    env = await startFaultEnv({
+      logDir: logs,
+      registryDir: registryDir(),
+      ...(spec.nodeEnv ? { nodeEnv: spec.nodeEnv } : {}),
+      ...(spec.faketime ? { faketime: spec.faketime } : {}),
+    });
+    const seed = Number(process.env.KVRING_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    extra.seed = seed;
+    workload = new Workload(env.nodes, history, { ...DEFAULT_WORKLOAD, seed, ...spec.workload });
+    sampler = new HintsSampler(env.nodes);
+    sampler.start();
+    workload.start();
+    const ctx: FaultContext = {
+      env,
+      history,
+      workload,
+      deadline: performance.now() + spec.faultMs,
+      random: rng(seed ^ 0x5eed),
+      figures,
+    };
+    try {
+      await Promise.all([spec.faults(ctx), spec.during?.(ctx, extra)]);
+    } finally {
+      await healEverything(env);
+    }
+    await sleep(QUIET_MS);
+    await workload.stop();
+    sampler.stop();
+    await waitMembersUp(env.nodes);
+
+    const conv = await converge(env, CONVERGE_BOUND_MS);
+    divergentAtHeal = conv.first;
+    convergeMs = conv.ms;
+    if (conv.examples.length > 0) extra.divergentExamples = conv.examples.join('; ');
+
+    const finals = await finalReads(env, history);
+    finalReadErrors = finals.errors;
+    const rows = await pgRows(env);
+    await history.close();
+    checked = check({ events: history.events, rows, finalReads: finals.reads });
+    porcupine = await runPorcupine(porcupineBinary(ROOT), historyFile, dir, spec.name);
+    if (spec.after) await spec.after(env, extra);
+  } catch (err) {
+    error = (err as Error).stack ?? String(err);
+  } finally {
+    sampler?.stop();
+    if (workload) {
+      await workload.stop().catch(() => undefined);
+      workload.close();
+    }
+    await history.close().catch(() => undefined);
+    if (env) await env.stop().catch((e: Error) => (error ??= e.message));
+  }
+  const counts = workload?.counts;
+  const summary: ScenarioSummary = {
+    scenario: spec.name,
+    description: spec.description,
+    short: SHORT,
+    wallMs: Math.round(performance.now() - t0),
+    faultMs: spec.faultMs,
+    ops: counts?.total ?? { attempted: 0, ok: 0, failed: 0, inDoubt: 0 },
+    byKind: counts?.byKind ?? {},
+    readThroughHits: counts?.readThroughHits ?? 0,
+    check: checked ?? check({ events: [], rows: new Map(), finalReads: new Map() }),
+    porcupine,
+    divergentAtHeal,
+    convergeMs,
+    faults: figures,
+    peakHints: sampler?.peak ?? 0,
+    crashes: env?.nodes.flatMap((n) => n.crashes) ?? [],
+    finalReadErrors,
+    extra,
+    files: { history: historyFile, logs },
+    ...(error !== undefined ? { error } : {}),
+  };
+  writeFileSync(join(dir, `${spec.name}.summary.json`), JSON.stringify(summary, null, 2));
+  return summary;
+}
+
+/** Rows of PostgreSQL's table (the scenario's database holds only its own keys). */
+async function pgRows(env: FaultEnv): Promise<Map<string, FinalRow>> {
+  const rows = await env.sql<{ key: string; value: Buffer | null; version: string; tombstone: boolean }>(
+    'SELECT key, value, version, tombstone FROM kv_store',
+  );
+  return new Map(
+    rows.map((r) => [
+      r.key,
+      {
+        version: Number(r.version),
+        tombstone: r.tombstone,
+        value: r.tombstone ? null : (r.value?.toString('utf8') ?? ''),
+      },
+    ]),
+  );
+}
+
+/**
+ * Compares every replica's digest with PostgreSQL until no replica holds a
+ * key at another version (TTL keys aside: their expiry is not a version).
+ * PostgreSQL is read again each round: a write stalled by a partition may
+ * still commit after the heal.
+ */
+async function converge(
+  env: FaultEnv,
+  boundMs: number,
+): Promise<{ first: number; ms: number | null; examples: string[] }> {
+  const start = performance.now();
+  let first = -1;
+  let examples: string[] = [];
+  for (let round = 0; performance.now() - start < boundMs && round < 10_000; round++) {
+    const rows = await pgRows(env);
+    const divergent = new Set<string>();
+    examples = [];
+    for (const n of env.nodes) {
+      const d = await digest(n);
+      for (const e of d.entries) {
+        if (e.key.startsWith('t:')) continue;
+        const row = rows.get(e.key);
+        if (row === undefined || row.version !== e.version || row.tombstone !== e.tombstone) {
+          divergent.add(e.key);
+          if (examples.length < 5)
+            examples.push(
+              `${n.name} holds ${e.key} v${e.version}${e.tombstone ? ' tombstone' : ''}, PostgreSQL ${row ? `v${row.version}` : 'no row'}`,
+            );
+        }
+      }
+    }
+    if (first < 0) first = divergent.size;
+    if (divergent.size === 0) return { first, ms: Math.round(performance.now() - start), examples: [] };
+    await sleep(250);
+  }
+  return { first, ms: null, examples };
+}
+
+/** Reads every non-TTL key of the history through the cluster, recording the reads in the history too. */
+async function finalReads(
+  env: FaultEnv,
+  history: HistoryRecorder,
+): Promise<{ reads: Map<string, FinalRead>; errors: number }> {
+  const keys = new Set<string>();
+  const ttl = new Set<string>();
+  for (const e of history.events)
+    if (e.type === 'invoke') {
+      keys.add(e.key);
+      if ((e.ttlMs ?? 0) > 0) ttl.add(e.key);
+    }
+  const list = [...keys].filter((k) => !ttl.has(k)).sort();
+  const clients = env.nodes.map((n) => ({
+    name: n.name,
+    c: new KvClient(n.clientAddress, { timeoutMs: 5_000 }),
+  }));
+  const reads = new Map<string, FinalRead>();
+  let errors = 0;
+  let next = 0;
+  const worker = async (w: number): Promise<void> => {
+    for (let i = next++; i < list.length; i = next++) {
+      const key = list[i]!;
+      let done = false;
+      for (let attempt = 0; attempt < 3 && !done; attempt++) {
+        const { name, c } = clients[(i + attempt) % clients.length]!;
+        const inv: InvokeEvent = history.invoke({ proc: FINAL_READ_PROC + w, f: 'read', key, node: name });
+        try {
+          const r = await c.get(key);
+          const value = r.value.toString('utf8');
+          history.complete(inv, 'ok', { found: r.found, ...(r.found ? { value, version: r.version } : {}) });
+          reads.set(key, { found: r.found, value, version: r.version });
+          done = true;
+        } catch (err) {
+          history.complete(inv, 'fail', { error: (err as Error).message.slice(0, 200) });
+        }
+      }
+      if (!done) errors++;
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+  } finally {
+    for (const { c } of clients) c.close();
+  }
+  return { reads, errors };
+}

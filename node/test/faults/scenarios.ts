@@ -1,0 +1,133 @@
+// The scenarios of `make faults`: each a fault (or mix of faults) under the
+// workload. Durations shrink in the short form (KVRING_FAULTS_SHORT=1) that
+// CI runs; KVRING_FAULTS_MS overrides them.
+import {
+  fullRestart,
+  killAndRestart,
+  killPostgres,
+  legacyFault,
+  nodeDown,
+  partitionFromPeers,
+  partitionFromPostgres,
+  pause,
+  repeat,
+  sleep,
+} from './faults.js';
+import { herd, measureAvailability, percent } from './measures.js';
+import { SHORT, type ScenarioSpec } from './scenario.js';
+
+const faultMs = (full: number, short: number): number =>
+  Number(process.env.KVRING_FAULTS_MS ?? (SHORT ? short : full));
+
+/** Longer than the failure detector's timeout (KVRING_FAILURE_TIMEOUT is 1 s, see env.ts). */
+const PAUSE_MS = 2_500;
+
+export const SCENARIOS: Record<string, ScenarioSpec> = {
+  kill: {
+    name: 'kill',
+    description:
+      'SIGKILL of a node (every other time the coordinator with the most writes in flight), restart',
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 1_500, (r) => killAndRestart(ctx, r, 1_000)),
+  },
+  pause: {
+    name: 'pause',
+    description: `SIGSTOP of a node for ${PAUSE_MS} ms (failure timeout 1 s), then SIGCONT`,
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 1_500, (r) => pause(ctx, r, PAUSE_MS)),
+  },
+  'partition-peers': {
+    name: 'partition-peers',
+    description:
+      'one node cut off from its peers (both directions) for 4 s; clients and PostgreSQL still reach it',
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 1_500, (r) => partitionFromPeers(ctx, r, 4_000)),
+  },
+  'partition-postgres': {
+    name: 'partition-postgres',
+    description: 'one node cut off from PostgreSQL for 4 s (its connections stall)',
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 1_500, (r) => partitionFromPostgres(ctx, r, 4_000)),
+  },
+  'postgres-restart': {
+    name: 'postgres-restart',
+    description: 'PostgreSQL SIGKILLed (postmaster and backends) and restarted after 2 s',
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 3_000, () => killPostgres(ctx, 2_000)),
+  },
+  legacy: {
+    name: 'legacy',
+    description:
+      'legacy API slow (500 ms, then 1.5 s > the 1 s timeout), failing (50% and 100% 503), hanging; then a herd',
+    faultMs: faultMs(30_000, 10_000),
+    // Every legacy key may be read, so read-through keeps reaching the API.
+    workload: { legacyKeys: 1_000 },
+    faults: (ctx) => {
+      const modes = [
+        { label: 'slow 500 ms', patch: { latencyMs: 500 } },
+        { label: 'failing 50%', patch: { failureRate: 0.5 } },
+        { label: 'slow 1500 ms', patch: { latencyMs: 1_500 } },
+        { label: 'failing 100%', patch: { failureRate: 1 } },
+        { label: 'hanging', patch: { hang: true } },
+      ];
+      return repeat(ctx, 1_000, (r) => {
+        const m = modes[r % modes.length]!;
+        return legacyFault(ctx, m.label, m.patch, 2_000);
+      });
+    },
+    after: async (env, extra) => {
+      const hit = await herd(env, 'user:777', 1_000, 100);
+      extra['herd: legacy calls for 1,000 concurrent misses of one key (legacy 100 ms)'] = hit.legacyCalls;
+      extra['herd: requests answered with the value'] = hit.found;
+      const miss = await herd(env, 'user:5000', 1_000, 100);
+      extra['herd: legacy calls for 1,000 concurrent misses of a key the legacy API lacks'] =
+        miss.legacyCalls;
+    },
+  },
+  'clock-skew': {
+    name: 'clock-skew',
+    description: 'kv-1 runs 2 h behind (libfaketime) while nodes are SIGKILLed and restarted',
+    faultMs: faultMs(30_000, 10_000),
+    faketime: { 1: '-2h' },
+    faults: (ctx) => repeat(ctx, 1_500, (r) => killAndRestart(ctx, r, 1_000)),
+  },
+  'full-restart': {
+    name: 'full-restart',
+    description: 'every node SIGKILLed at once and restarted after 1 s, mid-workload',
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 4_000, () => fullRestart(ctx, 1_000)),
+  },
+  'node-down': {
+    name: 'node-down',
+    description: 'the busiest coordinator SIGKILLed and kept down: availability, hints, then its return',
+    faultMs: faultMs(30_000, 10_000),
+    faults: async (ctx) => {
+      // Let hints and load build up on a healthy cluster first.
+      await sleep(1_000);
+      await nodeDown(ctx);
+    },
+    during: async (ctx, extra) => {
+      // The probe starts once the others see the node down.
+      while (ctx.figures.detectMs.length + ctx.figures.undetected === 0 && performance.now() < ctx.deadline)
+        await sleep(50);
+      const a = await measureAvailability(ctx.env, ctx.deadline - 250);
+      extra['availability with one node down: GET'] = percent(a.getsOk, a.gets);
+      extra['availability with one node down: SET'] = percent(a.setsOk, a.sets);
+    },
+  },
+  mixed: {
+    name: 'mixed',
+    description:
+      'a random fault every round: kill, pause, partition from peers or PostgreSQL, PostgreSQL kill',
+    faultMs: faultMs(60_000, 15_000),
+    faults: (ctx) =>
+      repeat(ctx, 1_000, (r) => {
+        const pick = Math.floor(ctx.random() * 5);
+        if (pick === 0) return killAndRestart(ctx, r, 1_000);
+        if (pick === 1) return pause(ctx, r, PAUSE_MS);
+        if (pick === 2) return partitionFromPeers(ctx, r, 3_000);
+        if (pick === 3) return partitionFromPostgres(ctx, r, 3_000);
+        return killPostgres(ctx, 1_500);
+      }),
+  },
+};

@@ -1,0 +1,239 @@
+// The workload: a few sequential workers, each sending one request at a
+// time to a node it picks, over many keys:
+//   k:<n>       overwrites, deletes and reads (the registers under test;
+//               never-written ones are read-through misses at first)
+//   u:<w>-<s>   unique keys, each written once, read back later
+//   legacy:<n>  keys the demo legacy API holds (read-through hits), now and
+//               then overwritten or deleted (a delete must stay deleted)
+//   miss:<n>    keys nobody has (legacy 404, negative cache)
+//   t:<n>       writes with a TTL (not checked as registers)
+// Every request goes to ONE node through a single-address client, so the
+// client library's retry on another node never turns one operation into
+// two; a worker moves to another node on its next request instead. Every
+// value is unique, so a read names the write it saw.
+import { KvClient, Source } from '../../src/client/client.js';
+import { describeError, outcomeOfError, type ErrorLike } from './classify.js';
+import type { HistoryRecorder, InvokeEvent, OpKind, Outcome } from './history.js';
+
+export interface WorkloadNode {
+  readonly name: string;
+  readonly clientAddress: string;
+}
+
+export interface WorkloadOptions {
+  readonly workers: number;
+  /** Register keys k:0..keys-1. */
+  readonly keys: number;
+  /** legacy:1..legacyKeys (the demo API seeds legacy:1..1000). */
+  readonly legacyKeys: number;
+  readonly missKeys: number;
+  readonly ttlKeys: number;
+  /** Client deadline per request. */
+  readonly timeoutMs: number;
+  readonly seed: number;
+}
+
+export const DEFAULT_WORKLOAD: WorkloadOptions = {
+  workers: 8,
+  keys: 120,
+  legacyKeys: 60,
+  missKeys: 40,
+  ttlKeys: 20,
+  timeoutMs: 2_000,
+  seed: 1,
+};
+
+export interface OpCounts {
+  attempted: number;
+  ok: number;
+  failed: number;
+  inDoubt: number;
+}
+
+export interface WorkloadCounts {
+  readonly total: OpCounts;
+  readonly byKind: Record<OpKind, OpCounts>;
+  /** Successful reads answered from the legacy API (read-through). */
+  readThroughHits: number;
+}
+
+/** A small seeded PRNG (mulberry32), so a scenario's op mix can be replayed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const zero = (): OpCounts => ({ attempted: 0, ok: 0, failed: 0, inDoubt: 0 });
+
+interface Planned {
+  readonly f: OpKind;
+  readonly key: string;
+  readonly ttlMs?: number;
+}
+
+export class Workload {
+  readonly counts: WorkloadCounts = {
+    total: zero(),
+    byKind: { write: zero(), delete: zero(), read: zero() },
+    readThroughHits: 0,
+  };
+  /** Writes and deletes in flight per coordinator, so a fault can pick a busy one. */
+  readonly inflightWrites = new Map<string, number>();
+  private readonly clients: Map<string, KvClient>;
+  private readonly avoidUntil = new Map<string, number>();
+  private readonly uniqueKeys: string[] = [];
+  private stopping = false;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly nodes: readonly WorkloadNode[],
+    private readonly history: HistoryRecorder,
+    readonly opts: WorkloadOptions = DEFAULT_WORKLOAD,
+  ) {
+    this.clients = new Map(
+      nodes.map((n) => [n.name, new KvClient(n.clientAddress, { timeoutMs: opts.timeoutMs })]),
+    );
+    for (const n of nodes) this.inflightWrites.set(n.name, 0);
+    // Legacy keys start out holding the demo API's value, not absent.
+    for (let i = 1; i <= opts.legacyKeys; i++) history.init(`legacy:${i}`, `legacy-value-${i}`);
+  }
+
+  /** Every key the workload may touch (for the final comparison with PostgreSQL). */
+  keyPrefixes(): string[] {
+    return ['k:', 'u:', 'legacy:', 'miss:', 't:'];
+  }
+
+  /** Starts the workers; they run until stop(). */
+  start(): void {
+    const r = rng(this.opts.seed);
+    this.running = Promise.all(
+      Array.from({ length: this.opts.workers }, (_, w) => this.worker(w, rng(Math.floor(r() * 2 ** 32)))),
+    ).then(() => undefined);
+  }
+
+  /** Stops issuing requests and waits for those in flight (bounded by the client deadline). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+  }
+
+  /** The coordinator with the most writes in flight right now. */
+  busiestCoordinator(): string | undefined {
+    let best: string | undefined;
+    let most = -1;
+    for (const [name, n] of this.inflightWrites)
+      if (n > most) {
+        most = n;
+        best = name;
+      }
+    return best;
+  }
+
+  private async worker(w: number, random: () => number): Promise<void> {
+    let generation = 0;
+    for (let seq = 0; !this.stopping; seq++) {
+      const plan = this.plan(w, seq, random);
+      const node = this.pickNode(w + seq);
+      // A worker whose last operation is in doubt is, for the checker, a
+      // client that crashed mid-request: it goes on under a new process id.
+      const proc = w + this.opts.workers * generation;
+      const outcome = await this.run(proc, node, plan, `w${w}-${seq}`);
+      if (outcome === 'info') generation++;
+    }
+  }
+
+  private plan(w: number, seq: number, random: () => number): Planned {
+    const { keys, legacyKeys, missKeys, ttlKeys } = this.opts;
+    const pick = (n: number): number => Math.floor(random() * n);
+    const x = random();
+    if (x < 0.34) return { f: 'read', key: `k:${pick(keys)}` };
+    if (x < 0.58) return { f: 'write', key: `k:${pick(keys)}` };
+    if (x < 0.63) return { f: 'delete', key: `k:${pick(keys)}` };
+    if (x < 0.7) return { f: 'write', key: `u:${w}-${seq}` };
+    if (x < 0.76) {
+      const u = this.uniqueKeys[pick(this.uniqueKeys.length)];
+      return u === undefined ? { f: 'read', key: `k:${pick(keys)}` } : { f: 'read', key: u };
+    }
+    if (x < 0.86) return { f: 'read', key: `legacy:${1 + pick(legacyKeys)}` };
+    if (x < 0.88) return { f: 'write', key: `legacy:${1 + pick(legacyKeys)}` };
+    if (x < 0.89) return { f: 'delete', key: `legacy:${1 + pick(legacyKeys)}` };
+    if (x < 0.93) return { f: 'read', key: `miss:${pick(missKeys)}` };
+    if (x < 0.97) return { f: 'write', key: `t:${pick(ttlKeys)}`, ttlMs: 1_000 + pick(2_000) };
+    return { f: 'read', key: `t:${pick(ttlKeys)}` };
+  }
+
+  private pickNode(i: number): WorkloadNode {
+    const now = performance.now();
+    for (let k = 0; k < this.nodes.length; k++) {
+      const n = this.nodes[(i + k) % this.nodes.length]!;
+      if ((this.avoidUntil.get(n.name) ?? 0) <= now) return n;
+    }
+    return this.nodes[i % this.nodes.length]!;
+  }
+
+  private async run(proc: number, node: WorkloadNode, plan: Planned, value: string): Promise<Outcome> {
+    const client = this.clients.get(node.name)!;
+    const c = this.counts;
+    const isWrite = plan.f !== 'read';
+    const inv: InvokeEvent = this.history.invoke({
+      proc,
+      f: plan.f,
+      key: plan.key,
+      node: node.name,
+      ...(plan.f === 'write' ? { value } : {}),
+      ...(plan.ttlMs !== undefined ? { ttlMs: plan.ttlMs } : {}),
+    });
+    c.total.attempted++;
+    c.byKind[plan.f].attempted++;
+    if (isWrite) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 0) + 1);
+    let outcome: Outcome;
+    try {
+      if (plan.f === 'read') {
+        const r = await client.get(plan.key);
+        const found = r.found;
+        this.history.complete(inv, 'ok', {
+          found,
+          ...(found ? { value: r.value.toString('utf8'), version: r.version } : {}),
+        });
+        if (found && r.source === Source.SOURCE_LEGACY) c.readThroughHits++;
+      } else {
+        const version =
+          plan.f === 'write'
+            ? await client.set(plan.key, value, plan.ttlMs !== undefined ? { ttlMs: plan.ttlMs } : {})
+            : await client.delete(plan.key);
+        this.history.complete(inv, 'ok', { version });
+        if (plan.key.startsWith('u:') && plan.f === 'write') this.uniqueKeys.push(plan.key);
+      }
+      outcome = 'ok';
+      c.total.ok++;
+      c.byKind[plan.f].ok++;
+    } catch (err) {
+      const e = err as ErrorLike;
+      outcome = outcomeOfError(plan.f, e);
+      this.history.complete(inv, outcome, { error: describeError(e) });
+      if (outcome === 'fail') {
+        c.total.failed++;
+        c.byKind[plan.f].failed++;
+      } else {
+        c.total.inDoubt++;
+        c.byKind[plan.f].inDoubt++;
+      }
+      // Unique keys in doubt are still read back: they may exist.
+      if (plan.key.startsWith('u:') && outcome === 'info') this.uniqueKeys.push(plan.key);
+      this.avoidUntil.set(node.name, performance.now() + 300);
+    } finally {
+      if (isWrite) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 1) - 1);
+    }
+    return outcome;
+  }
+}
