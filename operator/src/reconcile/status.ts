@@ -113,10 +113,10 @@ function progressingCondition(input: StatusInput, ready: number): ConditionUpdat
   if (rollout && rollout.phase !== 'Idle') return T('RollingUpdate', rollout.message);
   const stsReplicas = input.statefulSet.spec?.replicas ?? 0;
   const observed = input.statefulSet.status?.replicas ?? 0;
-  if (scale?.phase === 'ScalingUp' || observed < stsReplicas)
-    return T('ScalingUp', `scaling up: ${ready}/${desired} node(s) ready`);
   if (ready < desired && initialCreation(input.cluster))
     return T('Creating', `${ready}/${desired} node(s) ready`);
+  if (scale?.phase === 'ScalingUp' || observed < stsReplicas)
+    return T('ScalingUp', `scaling up: ${ready}/${desired} node(s) ready`);
   return {
     type: CONDITION.Progressing,
     status: 'False',

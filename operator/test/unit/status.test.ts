@@ -105,6 +105,13 @@ describe('computeStatus', () => {
     expect(cond(s.conditions, 'PostgresReachable')).toEqual({ status: 'Unknown', reason: 'NoNodeReports' });
   });
 
+  it('right after the first apply (a StatefulSet without status yet) the cluster is Creating', () => {
+    const fresh: V1StatefulSet = { ...sts(3, {}), status: undefined as never };
+    const s = computeStatus(input(cluster(), { statefulSet: fresh }));
+    expect(cond(s.conditions, 'Progressing')).toEqual({ status: 'True', reason: 'Creating' });
+    expect(cond(s.conditions, 'Ready')).toEqual({ status: 'False', reason: 'Creating' });
+  });
+
   it('follows the StatefulSet as its pods become ready', () => {
     const c = cluster();
     const s1 = computeStatus(input(c, { statefulSet: sts(3, { readyReplicas: 1, updatedReplicas: 3 }) }));
