@@ -180,7 +180,8 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     .command('bench')
     .description(
       'run the load generator against the cluster at --addr (starts nothing): SETs of fresh keys, ' +
-        'then GETs of them; prints ops/s and latency percentiles. Exit 1 if any operation failed.',
+        'then GETs of them; prints ops/s and latency percentiles. Requests go round-robin over the ' +
+        'addresses given (list every node, or use --ring-aware). Exit 1 if any operation failed.',
     )
     .option('--ops <n>', 'operations per phase', integer(1, 10_000_000), 20_000)
     .option('--concurrency <n>', 'concurrent clients (workers)', integer(1, 10_000), 50)
