@@ -49,7 +49,7 @@ run: build ## start PostgreSQL, the demo legacy API and 3 nodes on 127.0.0.1-3
 	node dist/node/src/dev/cluster.js
 
 bench: build ## the prototype's benchmark shape against a local 3-node cluster
-	node dist/node/src/bench/main.js
+	node dist/node/src/bench/main.js $(BENCH_ARGS)
 
 tools: ## build grpcurl into .cache/bin (Go module proxy)
 	@bash scripts/build-tools.sh

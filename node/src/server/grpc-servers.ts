@@ -3,6 +3,7 @@
 // serves only the replication service and health, so no client-port call
 // can ever reach a peer method.
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
@@ -34,6 +35,12 @@ export function protoDir(): string {
   throw new Error('node/proto not found next to the program (reflection needs the .proto files)');
 }
 
+/** The reflection service's own .proto files, shipped in @grpc/reflection. */
+function reflectionProtoDir(): string {
+  const pkgJson = createRequire(import.meta.url).resolve('@grpc/reflection/package.json');
+  return join(dirname(pkgJson), 'build', 'proto');
+}
+
 export function clientServer(
   ctx: UnaryContext,
   deps: ClientServiceDeps,
@@ -44,9 +51,18 @@ export function clientServer(
   server.addService(AdminServiceService, adminService(ctx, deps));
   server.addService(CacheServiceService, cacheService(ctx, deps));
   health.addToServer(server);
-  const pkg = protoLoader.loadSync(['kvring/v1/kvring.proto', 'cache/cache.proto'], {
-    includeDirs: [protoDir()],
-  });
+  // Reflection describes everything this port serves, health and
+  // reflection included, so grpcurl can list and call all of it.
+  const pkg = protoLoader.loadSync(
+    [
+      'kvring/v1/kvring.proto',
+      'cache/cache.proto',
+      'grpc/health/v1/health.proto',
+      'grpc/reflection/v1/reflection.proto',
+      'grpc/reflection/v1alpha/reflection.proto',
+    ],
+    { includeDirs: [protoDir(), reflectionProtoDir()] },
+  );
   new ReflectionService(pkg).addToServer(server);
   return server;
 }
