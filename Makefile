@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins faults clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,7 +37,10 @@ format: deps ## rewrite sources with prettier and eslint --fix
 	$(NODE_BIN)/prettier --write .
 	$(NODE_BIN)/eslint --fix .
 
-test: build typecheck lint ## the one test command: types, lint, unit + integration tests
+k8s-bins: ## build etcd, kube-apiserver and kubectl from their Go modules (cached in .cache/k8s)
+	@bash scripts/k8s/build.sh
+
+test: build typecheck lint k8s-bins ## the one test command: types, lint, unit + integration tests
 	@mkdir -p .cache
 	@set +e; $(JEST) --json --outputFile=.cache/jest.json $(JEST_ARGS); rc=$$?; \
 	  node scripts/jest-totals.mjs .cache/jest.json; exit $$rc
