@@ -155,9 +155,14 @@ fi
 ignore=()
 if [ "$short" = 1 ] && [ "${#scenarios[@]}" -eq 0 ]; then ignore=(--testPathIgnorePatterns 'scenarios/mixed\.faults\.ts$'); fi
 
+# The nodes run from a copy of dist/ taken now: another build of the shared
+# tree mid-run must not change (or half-write) what a restarted node runs.
+mkdir -p "$run_dir/dist"
+cp -a dist/node "$run_dir/dist/node"
+
 log "run directory: $run_dir"
 t0=$SECONDS
-KVRING_FAULTS_DIR="$run_dir" KVRING_FAULTS_SHORT="$short" \
+KVRING_FAULTS_DIR="$run_dir" KVRING_FAULTS_SHORT="$short" KVRING_FAULTS_NODE_MAIN="$run_dir/dist/node/src/main.js" \
   nice -n 5 node --experimental-vm-modules node_modules/jest/bin/jest.js \
   -c node/test/faults/jest.config.js --runInBand ${ignore[@]+"${ignore[@]}"} ${patterns[@]+"${patterns[@]}"} &
 jest_pid=$!

@@ -10,6 +10,13 @@ import { Child } from '../../src/dev/process.js';
 
 export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 
+/**
+ * The node program: scripts/faults.sh points this at a copy of dist/ taken
+ * when the run starts, so a rebuild by someone else mid-run cannot mix
+ * versions (or catch a half-written file) between node restarts.
+ */
+export const FAULT_NODE_MAIN = process.env.KVRING_FAULTS_NODE_MAIN ?? NODE_MAIN;
+
 export interface FaultNodeOptions {
   readonly name: string;
   readonly host: string;
@@ -50,7 +57,7 @@ export class FaultNode extends Child {
     super({
       name: o.name,
       command: 'nsenter',
-      args: [`--net=${o.netns}`, '--', process.execPath, NODE_MAIN],
+      args: [`--net=${o.netns}`, '--', process.execPath, FAULT_NODE_MAIN],
       env,
       logFile: o.logFile,
     });
@@ -77,7 +84,7 @@ export class FaultNode extends Child {
     super.start();
     const child = this.child!;
     if (this.o.pidRegistry && child.pid !== undefined)
-      appendFileSync(this.o.pidRegistry, `${child.pid} ${NODE_MAIN}\n`);
+      appendFileSync(this.o.pidRegistry, `${child.pid} ${FAULT_NODE_MAIN}\n`);
     child.once('exit', (code, signal) => {
       if (!this.expectExit)
         this.crashes.push({ node: this.name, code, signal, logTail: this.output().slice(-3000) });

@@ -9,9 +9,9 @@ import type { Workload } from './workload.js';
 
 export interface FaultFigures {
   faults: number;
-  /** Per SIGKILL: ms until every other running node's /status showed the victim down. */
+  /** Per SIGKILL or SIGSTOP: ms until every other running node's /status showed the victim down. */
   detectMs: number[];
-  /** Kills whose detection did not finish within the bound. */
+  /** Kills and pauses not detected within the bound. */
   undetected: number;
   /** Writes in flight on the victim's coordinator when it was killed. */
   inflightAtKill: number[];
@@ -91,8 +91,15 @@ export async function pause(ctx: FaultContext, round: number, ms: number): Promi
   const heal = ctx.history.fault(`SIGSTOP ${node.name} for ${ms} ms`);
   ctx.figures.faults++;
   try {
+    const t0 = performance.now();
     node.pause();
-    await sleep(ms);
+    // A paused process keeps its connections open: only the failure
+    // detector's timeout can tell, so this measures that timeout at work.
+    const observers = ctx.env.nodes.filter((n) => n !== node && n.running && !n.paused);
+    const detected = await timeToSeeDown(node.name, observers, t0, ms);
+    if (detected === undefined) ctx.figures.undetected++;
+    else ctx.figures.detectMs.push(Math.round(detected));
+    await sleep(ms - (performance.now() - t0));
   } finally {
     node.resume();
     heal();

@@ -102,3 +102,29 @@ export async function herd(
     for (const c of clients) c.close();
   }
 }
+
+/**
+ * After the legacy API heals, a node whose circuit breaker opened keeps
+ * failing read-through until the breaker lets a trial request through.
+ * Returns ms until `streak` reads in a row of keys nobody read yet (each
+ * routed to its own primary) came back found, or null past `boundMs`.
+ */
+export async function waitReadThrough(env: FaultEnv, boundMs: number, streak = 6): Promise<number | null> {
+  const clients = env.nodes.map((n) => new KvClient(n.clientAddress, { timeoutMs: 3_000 }));
+  const t0 = performance.now();
+  try {
+    let ok = 0;
+    for (let n = 901; ok < streak && n <= 1000 && performance.now() - t0 < boundMs; n++) {
+      try {
+        const r = await clients[n % clients.length]!.get(`user:${n}`);
+        ok = r.found ? ok + 1 : 0;
+      } catch {
+        ok = 0;
+        await sleep(250);
+      }
+    }
+    return ok >= streak ? Math.round(performance.now() - t0) : null;
+  } finally {
+    for (const c of clients) c.close();
+  }
+}

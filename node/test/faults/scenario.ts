@@ -37,6 +37,8 @@ export interface ScenarioSpec {
   readonly workload?: Partial<WorkloadOptions>;
   /** Injects faults until ctx.deadline; must leave everything healed. */
   readonly faults: (ctx: FaultContext) => Promise<void>;
+  /** Runs once the faults are healed, before the quiet spell (e.g. waits for a recovery); fills `extra`. */
+  readonly afterHeal?: (env: FaultEnv, extra: Record<string, number | string>) => Promise<void>;
   /** Runs beside the faults (e.g. an availability probe); fills `extra`. */
   readonly during?: (ctx: FaultContext, extra: Record<string, number | string>) => Promise<void>;
   /** Runs after the checks on the healed cluster (e.g. the herd); fills `extra`. */
@@ -92,6 +94,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     } finally {
       await healEverything(env);
     }
+    if (spec.afterHeal) await spec.afterHeal(env, extra);
     await sleep(QUIET_MS);
     await workload.stop();
     sampler.stop();

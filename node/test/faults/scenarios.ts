@@ -13,7 +13,7 @@ import {
   repeat,
   sleep,
 } from './faults.js';
-import { herd, measureAvailability, percent } from './measures.js';
+import { herd, measureAvailability, percent, waitReadThrough } from './measures.js';
 import { SHORT, type ScenarioSpec } from './scenario.js';
 
 const faultMs = (full: number, short: number): number =>
@@ -74,6 +74,11 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
         const m = modes[r % modes.length]!;
         return legacyFault(ctx, m.label, m.patch, 2_000);
       });
+    },
+    afterHeal: async (env, extra) => {
+      const ms = await waitReadThrough(env, 30_000);
+      extra['read-through working again after the legacy API healed (ms; breakers stay open 10 s)'] =
+        ms ?? 'not within 30 s';
     },
     after: async (env, extra) => {
       const hit = await herd(env, 'user:777', 1_000, 100);
