@@ -173,6 +173,7 @@ export class Reconciler {
       reports,
       expectedMembers: podNames(name, sts?.spec?.replicas ?? scale.statefulSetReplicas),
       postgresTarget,
+      pods,
     });
     const written = await this.writeStatus(cluster, status, spec);
     if (written) return written;

@@ -1,6 +1,6 @@
 // The status of a KVCluster, computed from what the reconcile observed:
 // pure, so every condition's logic is unit-tested without an API server.
-import type { V1StatefulSet, V1StatefulSetStatus } from '@kubernetes/client-node';
+import type { V1Pod, V1StatefulSet, V1StatefulSetStatus } from '@kubernetes/client-node';
 import { CONDITION, setCondition, type ConditionUpdate } from '../api/conditions.js';
 import type { Condition, KVCluster, KVClusterStatus, ResolvedSpec } from '../api/types.js';
 import { stableStringify } from '../builders/hash.js';
@@ -31,6 +31,44 @@ export interface StatusInput {
   expectedMembers: readonly string[];
   /** Where PostgreSQL is, for messages. */
   postgresTarget: string;
+  /** The cluster's pods, to tell a pod that is starting from one that is failing. */
+  pods?: readonly V1Pod[];
+}
+
+/** Container states that will not resolve by waiting: a person has to look. */
+const FAILING_REASONS = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'InvalidImageName',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'RunContainerError',
+]);
+
+/** Reasons of problems reported before any node runs (the cluster has not been Ready yet). */
+const PRE_NODE_REASONS = new Set([
+  'Creating',
+  'SecretNotFound',
+  'SecretKeyMissing',
+  'InvalidSpec',
+  'ApplyFailed',
+  'Forbidden',
+]);
+
+/** "demo-1: CrashLoopBackOff (back-off 5m0s restarting failed container)" for each failing pod. */
+export function failingPods(pods: readonly V1Pod[]): string[] {
+  const out: string[] = [];
+  for (const p of pods) {
+    for (const cs of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
+      const w = cs.state?.waiting;
+      if (w?.reason && FAILING_REASONS.has(w.reason)) {
+        out.push(`${p.metadata?.name}: ${w.reason}${w.message ? ` (${w.message.slice(0, 200)})` : ''}`);
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 export function computeStatus(input: StatusInput): KVClusterStatus {
@@ -125,10 +163,10 @@ function progressingCondition(input: StatusInput, ready: number): ConditionUpdat
   };
 }
 
-/** The cluster has not been Ready yet since it was created. */
+/** The cluster has not been Ready since it was created (as far as its Ready condition tells). */
 function initialCreation(cluster: KVCluster): boolean {
   const ready = (cluster.status?.conditions ?? []).find((c) => c.type === CONDITION.Ready);
-  return !ready || (ready.status !== 'True' && ready.reason === 'Creating');
+  return !ready || (ready.status !== 'True' && PRE_NODE_REASONS.has(ready.reason));
 }
 
 function degradedCondition(
@@ -144,6 +182,8 @@ function degradedCondition(
     message,
   });
   if (input.problem) return D(input.problem.reason, input.problem.message);
+  const failing = failingPods(input.pods ?? []);
+  if (failing.length > 0) return D('PodsFailing', failing.join('; '));
   if (postgres.status === 'False') return D('PostgresUnreachable', postgres.message);
   if (input.rollout?.phase === 'Blocked') return D('RolloutBlocked', input.rollout.message);
   const desired = input.spec.replicas;

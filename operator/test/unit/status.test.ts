@@ -129,6 +129,58 @@ describe('computeStatus', () => {
     expect(cond(s3.conditions, 'Degraded')).toEqual({ status: 'True', reason: 'NodesNotReady' });
   });
 
+  it('a pod that cannot start makes the cluster Degraded and names it; a pod still starting does not', () => {
+    const pod = (name: string, waiting?: { reason: string; message?: string }) => ({
+      metadata: { name },
+      status: {
+        containerStatuses: [
+          {
+            name: 'node',
+            ready: false,
+            restartCount: 3,
+            image: 'i',
+            imageID: '',
+            state: waiting ? { waiting } : {},
+          },
+        ],
+      },
+    });
+    const c = cluster();
+    const starting = computeStatus(
+      input(c, {
+        statefulSet: sts(3, { readyReplicas: 1, updatedReplicas: 3 }),
+        pods: [pod('demo-0'), pod('demo-1', { reason: 'ContainerCreating' })],
+      }),
+    );
+    expect(cond(starting.conditions, 'Degraded')).toEqual({ status: 'False', reason: 'AsExpected' });
+    expect(cond(starting.conditions, 'Progressing')).toEqual({ status: 'True', reason: 'Creating' });
+    const failing = computeStatus(
+      input(c, {
+        statefulSet: sts(3, { readyReplicas: 1, updatedReplicas: 3 }),
+        pods: [
+          pod('demo-1', { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container' }),
+          pod('demo-2', { reason: 'ImagePullBackOff' }),
+        ],
+      }),
+    );
+    expect(findCondition(failing.conditions, 'Degraded')).toMatchObject({
+      status: 'True',
+      reason: 'PodsFailing',
+      message:
+        'demo-1: CrashLoopBackOff (back-off 40s restarting failed container); demo-2: ImagePullBackOff',
+    });
+  });
+
+  it('a cluster that was held by a missing Secret is still Creating once the Secret exists', () => {
+    const c = cluster();
+    c.status = computeStatus(
+      input(c, { statefulSet: undefined, problem: { reason: 'SecretNotFound', message: 'x' } }),
+    );
+    const s = computeStatus(input(c, { statefulSet: sts(3, { readyReplicas: 0, updatedReplicas: 3 }) }));
+    expect(cond(s.conditions, 'Progressing')).toEqual({ status: 'True', reason: 'Creating' });
+    expect(cond(s.conditions, 'Degraded')).toEqual({ status: 'False', reason: 'AsExpected' });
+  });
+
   it('a missing Secret makes the cluster Degraded with the reason and message given', () => {
     const problem = {
       reason: 'SecretNotFound',
