@@ -33,7 +33,7 @@ function newestMtime(dir: string): number {
 
 /** The test runs the built operator: fail clearly when it is missing or older than its sources. */
 function assertBuilt(): void {
-  let built = 0;
+  let built: number;
   try {
     built = statSync(MAIN).mtimeMs;
   } catch {
