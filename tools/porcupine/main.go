@@ -33,6 +33,7 @@ type Report struct {
 	ExcludedKeys   int      `json:"excludedKeys"`
 	Operations     int      `json:"operations"`
 	InDoubt        int      `json:"inDoubt"`
+	PrunedInDoubt  int      `json:"prunedInDoubt"`
 	Illegal        []string `json:"illegal"`
 	Unknown        []string `json:"unknown"`
 	Visualizations []string `json:"visualizations"`
@@ -100,6 +101,7 @@ func Check(p *Parsed, timeout time.Duration, workers int) Report {
 		ExcludedKeys:   len(p.Excluded),
 		Operations:     p.Ops,
 		InDoubt:        p.InDoubt,
+		PrunedInDoubt:  p.Pruned,
 		Illegal:        []string{},
 		Unknown:        []string{},
 		Visualizations: []string{},

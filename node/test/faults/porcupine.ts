@@ -9,7 +9,10 @@ export interface PorcupineReport {
   readonly keys: number;
   readonly excludedKeys: number;
   readonly operations: number;
+  /** Writes/deletes in doubt that Porcupine searched over. */
   readonly inDoubt: number;
+  /** In-doubt operations no read can have observed, left out (exactly; see tools/porcupine/history.go). */
+  readonly prunedInDoubt: number;
   readonly illegal: string[];
   readonly unknown: string[];
   readonly visualizations: string[];

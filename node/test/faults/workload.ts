@@ -1,7 +1,7 @@
 // The workload: a few sequential workers, each sending one request at a
 // time to a node it picks, over many keys:
 //   k:<n>       overwrites, deletes and reads (the registers under test;
-//               never-written ones are read-through misses at first)
+//               k:0..7 hot; never-written ones are read-through misses)
 //   u:<w>-<s>   unique keys, each written once, read back later
 //   legacy:<n>  keys the demo legacy API holds (read-through hits), now and
 //               then overwritten or deleted (a delete must stay deleted)
@@ -68,6 +68,8 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+const HOT_KEYS = 8;
 
 const zero = (): OpCounts => ({ attempted: 0, ok: 0, failed: 0, inDoubt: 0 });
 
@@ -157,14 +159,17 @@ export class Workload {
   private plan(w: number, seq: number, random: () => number): Planned {
     const { keys, legacyKeys, missKeys, ttlKeys } = this.opts;
     const pick = (n: number): number => Math.floor(random() * n);
+    // Four in ten register operations go to a few hot keys, so that
+    // operations on one key overlap (where linearizability can break).
+    const k = (): string => `k:${random() < 0.4 ? pick(HOT_KEYS) : pick(keys)}`;
     const x = random();
-    if (x < 0.34) return { f: 'read', key: `k:${pick(keys)}` };
-    if (x < 0.58) return { f: 'write', key: `k:${pick(keys)}` };
-    if (x < 0.63) return { f: 'delete', key: `k:${pick(keys)}` };
+    if (x < 0.34) return { f: 'read', key: k() };
+    if (x < 0.58) return { f: 'write', key: k() };
+    if (x < 0.63) return { f: 'delete', key: k() };
     if (x < 0.7) return { f: 'write', key: `u:${w}-${seq}` };
     if (x < 0.76) {
       const u = this.uniqueKeys[pick(this.uniqueKeys.length)];
-      return u === undefined ? { f: 'read', key: `k:${pick(keys)}` } : { f: 'read', key: u };
+      return u === undefined ? { f: 'read', key: k() } : { f: 'read', key: u };
     }
     if (x < 0.86) return { f: 'read', key: `legacy:${1 + pick(legacyKeys)}` };
     if (x < 0.88) return { f: 'write', key: `legacy:${1 + pick(legacyKeys)}` };
