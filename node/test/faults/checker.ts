@@ -258,7 +258,9 @@ function provenance(
     if ((v0 !== undefined && v0 !== version) || (x0 !== undefined && x0 !== value)) {
       r.versionConflicts++;
       note(
-        `version conflict: ${key}: ${describe(op)}; ${JSON.stringify(value)} also seen as v${v0}, v${version} also as ${JSON.stringify(x0)}`,
+        `version conflict: ${key}: ${describe(op)}; ` +
+          (v0 !== undefined && v0 !== version ? `${JSON.stringify(value)} was seen as v${v0} before` : '') +
+          (x0 !== undefined && x0 !== value ? ` v${version} held ${JSON.stringify(x0)} before` : ''),
       );
     }
     versionOf.set(value, version);

@@ -2,7 +2,7 @@
 // broken guarantee (with the checker's examples in the message).
 import { expect, it } from '@jest/globals';
 import { runDir, runScenario, type ScenarioSpec } from './scenario.js';
-import { formatText, writeRunReport } from './summary.js';
+import { caught, formatText, writeRunReport } from './summary.js';
 
 /** When this jest process started: summaries older than that belong to another run. */
 const STARTED_AT = Date.now() - process.uptime() * 1000;
@@ -17,6 +17,13 @@ export function defineScenario(spec: ScenarioSpec): void {
       expect(s.error).toBeUndefined();
       expect(s.faults.faults).toBeGreaterThan(0);
       expect(s.ops.ok).toBeGreaterThan(0);
+      if (spec.expectViolations) {
+        // The control: the suite must see what it broke, with both checkers.
+        expect(s.porcupine?.verdict).toBe('not linearizable');
+        expect(s.porcupine?.visualizations.length).toBeGreaterThan(0);
+        expect(caught(s)).toBe(true);
+        return;
+      }
       const c = s.check;
       expect({
         lost: c.lost,

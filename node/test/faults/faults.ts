@@ -213,3 +213,41 @@ export async function nodeDown(ctx: FaultContext): Promise<void> {
     heal();
   }
 }
+
+/**
+ * The control scenario's "fault": rewrites a hot key's row in PostgreSQL
+ * to an older acknowledged value under a new version, as a buggy restore or
+ * a replica going back in time would. Anti-entropy then spreads it to the
+ * replicas, and reads return a value that a later acknowledged write had
+ * replaced: both checkers must report it.
+ */
+export async function rollBackInPostgres(ctx: FaultContext, round: number): Promise<void> {
+  // A cold key (hot ones are overwritten before anyone reads the damage)
+  // with at least two acknowledged writes.
+  const acked = new Map<string, string[]>();
+  const ok = new Set<number>();
+  for (const e of ctx.history.events) if (e.type === 'ok' && e.f === 'write') ok.add(e.id);
+  for (const e of ctx.history.events)
+    if (
+      e.type === 'invoke' &&
+      e.f === 'write' &&
+      ok.has(e.id) &&
+      e.value &&
+      /^k:([89]|[1-9]\d+)$/.test(e.key)
+    )
+      acked.set(e.key, [...(acked.get(e.key) ?? []), e.value]);
+  const candidates = [...acked].filter(([, values]) => values.length >= 2);
+  if (candidates.length === 0) return;
+  const [key, values] = candidates[round % candidates.length]!;
+  const old = values[0]!;
+  const heal = ctx.history.fault(`control: ${key} rolled back to ${JSON.stringify(old)} in PostgreSQL`);
+  ctx.figures.faults++;
+  try {
+    await ctx.env.sql(
+      'UPDATE kv_store SET value = $2, version = version + 1, tombstone = false, expires_at = NULL, updated_at = now() WHERE key = $1',
+      [key, Buffer.from(old)],
+    );
+  } finally {
+    heal();
+  }
+}

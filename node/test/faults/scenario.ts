@@ -41,6 +41,8 @@ export interface ScenarioSpec {
   readonly afterHeal?: (env: FaultEnv, extra: Record<string, number | string>) => Promise<void>;
   /** Runs beside the faults (e.g. an availability probe); fills `extra`. */
   readonly during?: (ctx: FaultContext, extra: Record<string, number | string>) => Promise<void>;
+  /** A control: the faults break the data on purpose; the test passes when both checkers notice. */
+  readonly expectViolations?: boolean;
   /** Runs after the checks on the healed cluster (e.g. the herd); fills `extra`. */
   readonly after?: (env: FaultEnv, extra: Record<string, number | string>) => Promise<void>;
 }
@@ -128,6 +130,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     scenario: spec.name,
     description: spec.description,
     short: SHORT,
+    expectViolations: spec.expectViolations ?? false,
     wallMs: Math.round(performance.now() - t0),
     faultMs: spec.faultMs,
     ops: counts?.total ?? { attempted: 0, ok: 0, failed: 0, inDoubt: 0 },

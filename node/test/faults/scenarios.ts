@@ -11,6 +11,7 @@ import {
   partitionFromPostgres,
   pause,
   repeat,
+  rollBackInPostgres,
   sleep,
 } from './faults.js';
 import { herd, measureAvailability, percent, waitReadThrough } from './measures.js';
@@ -118,6 +119,17 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
       const a = await measureAvailability(ctx.env, ctx.deadline - 250);
       extra['availability with one node down: GET'] = percent(a.getsOk, a.gets);
       extra['availability with one node down: SET'] = percent(a.setsOk, a.sets);
+    },
+  },
+  'control-rollback': {
+    name: 'control-rollback',
+    description:
+      'control: an older acknowledged value written back into PostgreSQL under a new version; the checkers must catch it',
+    faultMs: faultMs(15_000, 8_000),
+    expectViolations: true,
+    faults: async (ctx) => {
+      await sleep(2_000); // acknowledged writes to roll back
+      await repeat(ctx, 1_500, (r) => rollBackInPostgres(ctx, r));
     },
   },
   mixed: {

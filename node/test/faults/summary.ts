@@ -13,6 +13,8 @@ export interface ScenarioSummary {
   readonly scenario: string;
   readonly description: string;
   readonly short: boolean;
+  /** A control scenario: it breaks the data on purpose, and passes when the checkers catch it. */
+  readonly expectViolations: boolean;
   readonly wallMs: number;
   readonly faultMs: number;
   readonly ops: OpCounts;
@@ -45,6 +47,7 @@ export const SCENARIO_ORDER = [
   'full-restart',
   'node-down',
   'mixed',
+  'control-rollback',
 ];
 
 function median(xs: readonly number[]): number | undefined {
@@ -70,8 +73,15 @@ export function readSummaries(dir: string, sinceMs = 0): ScenarioSummary[] {
 const anomalies = (c: CheckResult): number =>
   c.phantomValues + c.failedWritesVisible + c.versionConflicts + c.finalReadMismatches + c.deletesLost;
 
-export function verdictOf(s: ScenarioSummary): 'pass' | 'FAIL' {
+/** For a control scenario: both checkers saw the data it broke. */
+export function caught(s: ScenarioSummary): boolean {
   const c = s.check;
+  return s.porcupine?.verdict === 'not linearizable' && c.lost + c.staleReads + anomalies(c) > 0;
+}
+
+export function verdictOf(s: ScenarioSummary): 'pass' | 'caught' | 'FAIL' | 'MISSED' {
+  const c = s.check;
+  if (s.expectViolations) return !s.error && caught(s) ? 'caught' : 'MISSED';
   return !s.error &&
     c.lost === 0 &&
     c.staleReads === 0 &&
