@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { findBinaries, REPO_ROOT } from './binaries.js';
-import { generatePki, type Pki } from './certs.js';
+import { clientCertificate, generatePki, type Pki } from './certs.js';
 import { freePort } from './ports.js';
 
 export interface ControlPlaneOptions {
@@ -175,6 +175,18 @@ export class ControlPlane {
     throw new Error('the KVCluster kind did not appear in API discovery and OpenAPI within 60 s');
   }
 
+  /**
+   * A kubeconfig for another user (client certificate CN=user, O=groups),
+   * to test what RBAC lets that user do. Returns its path.
+   */
+  async userKubeconfig(user: string, groups: readonly string[] = []): Promise<string> {
+    const file = user.replace(/[^a-zA-Z0-9-]/g, '_');
+    const { cert, key } = await clientCertificate(this.pki, `user-${file}`, user, groups);
+    const path = join(this.dir, `kubeconfig-${file}`);
+    this.writeKubeconfig(path, cert, key);
+    return path;
+  }
+
   /** The last lines each process logged (for failure messages). */
   logTails(lines = 30): string {
     return this.procs
@@ -256,10 +268,14 @@ export class ControlPlane {
     });
   }
 
-  private writeKubeconfig(): void {
+  private writeKubeconfig(
+    path = this.kubeconfigPath,
+    cert = this.pki.adminCert,
+    key = this.pki.adminKey,
+  ): void {
     const b64 = (p: string): string => readFileSync(p).toString('base64');
     writeFileSync(
-      this.kubeconfigPath,
+      path,
       [
         'apiVersion: v1',
         'kind: Config',
@@ -269,13 +285,13 @@ export class ControlPlane {
         `    server: ${this.server}`,
         `    certificate-authority-data: ${b64(this.pki.caCert)}`,
         'users:',
-        '- name: admin',
+        '- name: user',
         '  user:',
-        `    client-certificate-data: ${b64(this.pki.adminCert)}`,
-        `    client-key-data: ${b64(this.pki.adminKey)}`,
+        `    client-certificate-data: ${b64(cert)}`,
+        `    client-key-data: ${b64(key)}`,
         'contexts:',
         '- name: test',
-        '  context: {cluster: test, user: admin, namespace: default}',
+        '  context: {cluster: test, user: user, namespace: default}',
         'current-context: test',
         '',
       ].join('\n'),

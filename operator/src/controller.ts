@@ -142,7 +142,7 @@ export class Controller {
       drains,
       events: this.events,
       metrics: o.metrics,
-      discovery: new ApiDiscovery(o.client, o.clock),
+      discovery: new ApiDiscovery(o.client, o.clock, o.reconciler.discoveryTtlMs),
       clock: o.clock,
       log: o.log,
       options: o.reconciler,

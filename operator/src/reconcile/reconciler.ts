@@ -58,6 +58,8 @@ export interface ReconcilerOptions {
   busyRequeueMs: number;
   /** Requeue of a settled cluster, to refresh the nodes' reports. */
   steadyRequeueMs: number;
+  /** How long the answer "is the ServiceMonitor API served?" is reused. */
+  discoveryTtlMs: number;
 }
 
 export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
@@ -65,6 +67,7 @@ export const DEFAULT_RECONCILER_OPTIONS: ReconcilerOptions = {
   drainTimeoutMs: 10 * 60_000,
   busyRequeueMs: 5_000,
   steadyRequeueMs: 60_000,
+  discoveryTtlMs: 300_000,
 };
 
 export type ReconcileResultKind = 'success' | 'requeue' | 'retry' | 'conflict';
@@ -150,7 +153,8 @@ export class Reconciler {
       partition: 0,
       secretsHash: check.secretsHash,
       tlsHasCa: check.tlsHasCa,
-      serviceMonitorAvailable: spec.serviceMonitor.enabled ? await this.serviceMonitorsServed(log) : false,
+      // Asked even when disabled: a ServiceMonitor created earlier must then be removed.
+      serviceMonitorAvailable: await this.serviceMonitorsServed(log),
     };
     const templateHash = desiredObjects(cluster, ctx0).statefulSet.metadata!.annotations![
       ANNOTATIONS.templateHash

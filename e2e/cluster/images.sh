@@ -1,0 +1,128 @@
+# The images the local cluster itself needs, made without Docker or a
+# registry (sourced by cluster.sh):
+#   pause    the pod sandbox (pause.c, compiled statically)
+#   busybox  Debian's busybox-static with its applets: a shell, nslookup,
+#            wget, httpd for the cluster's own tests
+#   coredns  the CoreDNS binary scripts/k8s/build.sh made (static)
+# Each is a `docker save`-format tarball (what `ctr image import` reads),
+# cached in $STATE_DIR/images under a hash of everything that goes in.
+# shellcheck shell=bash
+
+IMAGE_DIR="$STATE_DIR/images"
+
+# image_tar OUT REF ROOTFS ENTRYPOINT_JSON CMD_JSON: one layer, one config.
+# The layer tarball is reproducible (sorted, root-owned, mtime 0), so the
+# same inputs make the same image ID.
+image_tar() {
+  local out="$1" ref="$2" rootfs="$3" entrypoint="$4" cmd="$5" work diff cfg
+  work="$(mktemp -d "$IMAGE_DIR/.work-XXXXXX")"
+  tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$rootfs" -cf "$work/layer.tar" .
+  diff="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
+  mkdir "$work/$diff"
+  mv "$work/layer.tar" "$work/$diff/layer.tar"
+  cat >"$work/config.json" <<EOF
+{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",
+ "config":{"Entrypoint":$entrypoint,"Cmd":$cmd,"WorkingDir":"/",
+   "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
+ "rootfs":{"type":"layers","diff_ids":["sha256:$diff"]},
+ "history":[{"created":"1970-01-01T00:00:00Z","created_by":"e2e/cluster/images.sh"}]}
+EOF
+  cfg="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
+  mv "$work/config.json" "$work/$cfg.json"
+  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]\n' "$cfg" "$ref" "$diff" >"$work/manifest.json"
+  tar -C "$work" -cf "$out.tmp" manifest.json "$cfg.json" "$diff"
+  mv -f "$out.tmp" "$out"
+  rm -rf "$work"
+}
+
+# cached_image NAME KEY_INPUT BUILD_FUNCTION: prints the tarball, building it
+# with BUILD_FUNCTION OUT ROOTFS_WORKDIR when its key is new.
+cached_image() {
+  local name="$1" key out work
+  key="$(printf '%s' "$2" | sha256sum | cut -c1-16)"
+  out="$IMAGE_DIR/$name-$key.tar"
+  if [ ! -f "$out" ]; then
+    work="$(mktemp -d "$IMAGE_DIR/.rootfs-XXXXXX")"
+    "$3" "$out" "$work" || {
+      rm -rf "$work"
+      return 1
+    }
+    rm -rf "$work"
+    find "$IMAGE_DIR" -maxdepth 1 -name "$name-*.tar" ! -name "$(basename "$out")" -delete
+    clog "  image $name built: $(du -h "$out" | cut -f1)"
+  fi
+  echo "$out"
+}
+
+build_pause() { # out work
+  command -v gcc >/dev/null || cdie "gcc is needed to build the pause image (apt-get install gcc libc6-dev)"
+  mkdir -p "$2/rootfs"
+  gcc -Os -s -static -Wall -Wextra -o "$2/rootfs/pause" "$cluster_lib_dir/pause.c" ||
+    cdie "could not compile pause.c statically (is libc6-dev installed?)"
+  image_tar "$1" "$PAUSE_IMAGE" "$2/rootfs" '["/pause"]' 'null'
+}
+
+# Debian's statically linked busybox, fetched once with apt (the .deb is kept).
+busybox_deb() {
+  local dir="$STATE_DIR/debs" deb
+  mkdir -p "$dir"
+  deb="$(find "$dir" -maxdepth 1 -name 'busybox-static_*.deb' | head -1)"
+  if [ -z "$deb" ]; then
+    clog "  fetching Debian's busybox-static .deb with apt-get download"
+    (cd "$dir" && apt-get download -q busybox-static >/dev/null 2>&1) ||
+      (cd "$dir" && apt-get update -q >/dev/null && apt-get download -q busybox-static >/dev/null) ||
+      cdie "apt-get download busybox-static failed"
+    deb="$(find "$dir" -maxdepth 1 -name 'busybox-static_*.deb' | head -1)"
+  fi
+  echo "$deb"
+}
+
+# The same busybox for the scripts themselves (nslookup in the namespace).
+host_busybox() {
+  local b="$STATE_DIR/bin/busybox" work
+  if [ ! -x "$b" ]; then
+    mkdir -p "$STATE_DIR/bin"
+    work="$(mktemp -d "$STATE_DIR/bin/.deb-XXXXXX")"
+    dpkg-deb -x "$(busybox_deb)" "$work"
+    install -m 0755 "$work/bin/busybox" "$b"
+    rm -rf "$work"
+  fi
+  echo "$b"
+}
+
+build_busybox() { # out work
+  local root="$2/rootfs" applet
+  mkdir -p "$2/deb" "$root"/{bin,etc,tmp,root,proc,sys,dev,var/www}
+  chmod 1777 "$root/tmp"
+  dpkg-deb -x "$(busybox_deb)" "$2/deb"
+  install -m 0755 "$2/deb/bin/busybox" "$root/bin/busybox"
+  for applet in $("$root/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  image_tar "$1" "$BUSYBOX_IMAGE" "$root" 'null' '["sh"]'
+}
+
+build_coredns() { # out work
+  mkdir -p "$2/rootfs/etc"
+  install -m 0755 "$BIN/coredns" "$2/rootfs/coredns"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$2/rootfs/etc/passwd"
+  image_tar "$1" "$(coredns_image)" "$2/rootfs" '["/coredns"]' 'null'
+}
+
+coredns_image() {
+  # shellcheck source=../../scripts/k8s/versions.env
+  (source "$REPO/scripts/k8s/versions.env" && echo "$COREDNS_IMAGE_REPO:$COREDNS_VERSION")
+}
+
+# The tarballs, one per line: pause, busybox, coredns.
+build_cluster_images() {
+  mkdir -p "$IMAGE_DIR"
+  local recipe deb
+  recipe="$(declare -f image_tar)"
+  deb="$(busybox_deb)"
+  cached_image pause "$recipe|$(declare -f build_pause)|$(cat "$cluster_lib_dir/pause.c")|$PAUSE_IMAGE|$(gcc --version 2>/dev/null | head -1)" build_pause
+  cached_image busybox "$recipe|$(declare -f build_busybox)|$BUSYBOX_IMAGE|$(basename "$deb")" build_busybox
+  cached_image coredns "$recipe|$(declare -f build_coredns)|$(coredns_image)|$(sha256sum "$BIN/coredns" | cut -d' ' -f1)" build_coredns
+}
