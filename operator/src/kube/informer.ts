@@ -126,7 +126,17 @@ export class Informer<T extends KubeObject> {
         }
         failures++;
         const delay = Math.min(30_000, 250 * 2 ** Math.min(failures - 1, 7));
-        this.log('warn', 'list/watch failed; retrying', { err: errorText(err), retryInMs: delay });
+        const hint =
+          err instanceof KubeApiError && err.isNotFound
+            ? `the ${this.resource.kind} API is not served: is its CRD installed (kubectl apply -f crds/)?`
+            : err instanceof KubeApiError && err.isForbidden
+              ? `the operator may not list/watch ${this.resource.plural}: check its RBAC (operator/deploy/rbac.yaml)`
+              : undefined;
+        this.log('warn', 'list/watch failed; retrying', {
+          err: errorText(err),
+          retryInMs: delay,
+          ...(hint && { hint }),
+        });
         this.o.onRestart?.('error');
         await this.o.clock.sleep(delay, signal);
       }
