@@ -1,7 +1,7 @@
 // Runs one scenario: a fresh environment, the workload, the faults for a
-// bounded time, a quiet spell after the heal, then the checks: replicas
-// against PostgreSQL until they converge, a final read of every key, our
-// checker and Porcupine. Writes NAME.history.jsonl, NAME.summary.json,
+// bounded time; at the heal the load stops and replicas are compared with
+// PostgreSQL until they converge; then load again for a few seconds, a
+// final read of every key, our checker and Porcupine. Writes NAME.history.jsonl, NAME.summary.json,
 // NAME/ (node logs) and any Porcupine visualization into the run directory.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -47,8 +47,8 @@ export interface ScenarioSpec {
   readonly after?: (env: FaultEnv, extra: Record<string, number | string>) => Promise<void>;
 }
 
-/** Load keeps running this long after the heal, so reads right after it are checked too. */
-const QUIET_MS = 2_000;
+/** Load runs again this long after the heal and convergence, so reads right after them are checked too. */
+const AFTER_HEAL_MS = 3_000;
 const CONVERGE_BOUND_MS = 30_000;
 const FINAL_READ_PROC = 100_000;
 
@@ -96,16 +96,22 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     } finally {
       await healEverything(env);
     }
-    if (spec.afterHeal) await spec.afterHeal(env, extra);
-    await sleep(QUIET_MS);
+    // Faults healed: the load stops too, so that what replicas still lack is
+    // what the faults left behind, and the time until they all match
+    // PostgreSQL is repair time (hints, anti-entropy), not write traffic.
     await workload.stop();
-    sampler.stop();
-    await waitMembersUp(env.nodes);
-
     const conv = await converge(env, CONVERGE_BOUND_MS);
     divergentAtHeal = conv.first;
     convergeMs = conv.ms;
     if (conv.examples.length > 0) extra.divergentExamples = conv.examples.join('; ');
+    if (spec.afterHeal) await spec.afterHeal(env, extra);
+    await waitMembersUp(env.nodes);
+    // Then load again for a while: reads and writes right after a heal are
+    // where stale replicas would show.
+    workload.start();
+    await sleep(AFTER_HEAL_MS);
+    await workload.stop();
+    sampler.stop();
 
     const finals = await finalReads(env, history);
     finalReadErrors = finals.errors;

@@ -92,6 +92,9 @@ export class Workload {
   private readonly uniqueKeys: string[] = [];
   private stopping = false;
   private running: Promise<void> | undefined;
+  private phase = 0;
+  private readonly seq: number[] = [];
+  private readonly generation: number[] = [];
 
   constructor(
     private readonly nodes: readonly WorkloadNode[],
@@ -112,8 +115,12 @@ export class Workload {
   }
 
   /** Starts the workers; they run until stop(). */
+  /** Starts the workers; they run until stop(). May be called again after stop(). */
   start(): void {
-    const r = rng(this.opts.seed);
+    if (this.running !== undefined && !this.stopping) return;
+    this.stopping = false;
+    this.phase++;
+    const r = rng(this.opts.seed + this.phase);
     this.running = Promise.all(
       Array.from({ length: this.opts.workers }, (_, w) => this.worker(w, rng(Math.floor(r() * 2 ** 32)))),
     ).then(() => undefined);
@@ -142,15 +149,16 @@ export class Workload {
   }
 
   private async worker(w: number, random: () => number): Promise<void> {
-    let generation = 0;
-    for (let seq = 0; !this.stopping; seq++) {
+    // Sequence numbers (and so values) and process ids carry on across phases.
+    while (!this.stopping) {
+      const seq = (this.seq[w] = (this.seq[w] ?? -1) + 1);
       const plan = this.plan(w, seq, random);
       const node = this.pickNode(w + seq);
       // A worker whose last operation is in doubt is, for the checker, a
       // client that crashed mid-request: it goes on under a new process id.
-      const proc = w + this.opts.workers * generation;
+      const proc = w + this.opts.workers * (this.generation[w] ?? 0);
       const outcome = await this.run(proc, node, plan, `w${w}-${seq}`);
-      if (outcome === 'info') generation++;
+      if (outcome === 'info') this.generation[w] = (this.generation[w] ?? 0) + 1;
       // Like a real client, do not spin on a cluster that refuses everything.
       if (outcome !== 'ok') await new Promise((r) => setTimeout(r, 20));
     }
