@@ -39,6 +39,11 @@ function executable(path: string): boolean {
   }
 }
 
+/** Where scripts/k8s/build.sh puts the binaries of the pinned version. */
+export function defaultCacheDir(): string {
+  return join(REPO_ROOT, '.cache', 'k8s', pinnedVersions().KUBERNETES_VERSION ?? 'unknown', 'bin');
+}
+
 export class MissingBinariesError extends Error {
   override readonly name = 'MissingBinariesError';
 }
@@ -47,9 +52,9 @@ export class MissingBinariesError extends Error {
 export function findBinaries<N extends BinaryName>(
   names: readonly N[],
   env: NodeJS.ProcessEnv = process.env,
+  cacheDir = defaultCacheDir(),
 ): Record<N, string> {
   const version = pinnedVersions().KUBERNETES_VERSION ?? 'unknown';
-  const cacheDir = join(REPO_ROOT, '.cache', 'k8s', version, 'bin');
   const dirs = [...(env.KUBEBUILDER_ASSETS ? [env.KUBEBUILDER_ASSETS] : []), cacheDir];
   for (const dir of dirs) {
     if (names.every((n) => executable(join(dir, n)))) {
