@@ -437,5 +437,10 @@ describe('reconcile against a real API server', () => {
     expect(text).toMatch(/kvring_operator_cluster_replicas_desired\{namespace="shop",name="ring"\} 3/);
     expect(text).toContain('kvring_operator_workqueue_depth');
     expect(text).toMatch(/kvring_operator_drains_total\{result="succeeded"\} 1/);
+    const sum = Number(/kvring_operator_reconcile_duration_seconds_sum (\S+)/.exec(text)![1]);
+    const count = Number(/kvring_operator_reconcile_duration_seconds_count (\S+)/.exec(text)![1]);
+    console.log(
+      `reconciles: ${count}, mean duration ${((sum / count) * 1000).toFixed(1)} ms (real API server, loopback)`,
+    );
   });
 });
