@@ -96,6 +96,8 @@ export function checkSecrets(
       break;
     }
   }
+  // resourceVersions, not a digest of the values: a short hash of a
+  // password in a pod annotation would invite offline guessing.
   const versions = refs.map((r) => [r.secret, secrets.get(r.secret)?.metadata?.resourceVersion ?? '']);
   const tlsSecret = spec.tls ? secrets.get(spec.tls.secretName) : undefined;
   const caPem = tlsSecret ? decode(tlsSecret, 'ca.crt') : undefined;
