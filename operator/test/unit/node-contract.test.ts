@@ -1,0 +1,89 @@
+// The contract with the node: the environment the operator gives a pod must
+// load with the node's own configuration parser, and mean what the spec says.
+import { describe, expect, it } from '@jest/globals';
+import { loadConfig } from '../../../node/src/config/config.js';
+import { defaultContext } from '../../src/builders/context.js';
+import { desiredObjects } from '../../src/builders/desired.js';
+import { cluster } from './fixtures.js';
+
+/** The environment a pod named `pod` would see (envFrom, then env; secrets and the downward API filled in). */
+function podEnv(objs: ReturnType<typeof desiredObjects>, pod: string): Record<string, string> {
+  const env: Record<string, string> = { ...objs.configMap.data };
+  for (const e of objs.statefulSet.spec!.template.spec!.containers[0]!.env ?? []) {
+    if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = pod;
+    else if (e.valueFrom?.secretKeyRef) env[e.name] = `secret:${e.valueFrom.secretKeyRef.key}`;
+    else env[e.name] = (e.value ?? '').replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? '');
+  }
+  return env;
+}
+
+describe('the node accepts the configuration the operator builds', () => {
+  it('for a full spec', () => {
+    const objs = desiredObjects(
+      cluster({
+        replicas: 5,
+        replicationFactor: 3,
+        readQuorum: 2,
+        writeQuorum: 2,
+        cache: { maxMemory: '1Gi', defaultTTL: '10m' },
+        legacyApi: { url: 'http://legacy.shop.svc:8000', timeout: '500ms', tokenSecret: { name: 'legacy' } },
+        auth: { tokenSecret: { name: 'auth' } },
+        tls: { secretName: 'tls' },
+        shutdownTimeoutSeconds: 30,
+        extraEnv: [{ name: 'KVRING_LOG_LEVEL', value: 'debug' }],
+      }),
+      defaultContext(5, { tlsHasCa: true }),
+    );
+    const cfg = loadConfig(podEnv(objs, 'demo-3'));
+    expect(cfg).toMatchObject({
+      nodeName: 'demo-3',
+      host: '0.0.0.0',
+      advertiseHost: 'demo-3.demo-peers.shop.svc.cluster.local',
+      clientPort: 50051,
+      peerPort: 50052,
+      httpPort: 8080,
+      discoveryService: 'demo-peers.shop.svc.cluster.local',
+      discoveryPortName: 'peer',
+      discoveryPodPrefix: 'demo',
+      replicationFactor: 3,
+      readQuorum: 2,
+      writeQuorum: 2,
+      maxMemory: 1024 ** 3,
+      defaultTtlMs: 600_000,
+      postgresHost: 'pg.db.svc',
+      postgresPort: 5432,
+      postgresUser: 'secret:username',
+      postgresPassword: 'secret:password',
+      legacyUrl: 'http://legacy.shop.svc:8000',
+      legacyTimeoutMs: 500,
+      legacyToken: 'secret:token',
+      authToken: 'secret:token',
+      tlsCertFile: '/etc/kvring/tls/tls.crt',
+      tlsKeyFile: '/etc/kvring/tls/tls.key',
+      tlsCaFile: '/etc/kvring/tls/ca.crt',
+      shutdownTimeoutMs: 30_000,
+      logLevel: 'debug',
+    });
+    // The pod's grace period outlasts the node's own shutdown.
+    expect(objs.statefulSet.spec!.template.spec!.terminationGracePeriodSeconds! * 1000).toBeGreaterThan(
+      cfg.shutdownTimeoutMs,
+    );
+    // The SRV name the node asks for is a port of the headless Service.
+    expect(objs.peerService.spec!.ports!.map((p) => p.name)).toContain(cfg.discoveryPortName);
+  });
+
+  it('for the defaults, and with a PostgreSQL URL', () => {
+    expect(loadConfig(podEnv(desiredObjects(cluster(), defaultContext(3)), 'demo-0'))).toMatchObject({
+      maxMemory: 256 * 1024 ** 2,
+      defaultTtlMs: 0,
+      shutdownTimeoutMs: 20_000,
+    });
+    const url = loadConfig(
+      podEnv(
+        desiredObjects(cluster({ postgres: { urlSecret: { name: 'pg' } } }), defaultContext(3)),
+        'demo-0',
+      ),
+    );
+    expect(url.postgresUrl).toBe('secret:url');
+  });
+});
