@@ -25,6 +25,8 @@
 #                          .cache/image/out with a private engine, so they can
 #                          be loaded elsewhere: `docker load -i`, or
 #                          `ctr -n k8s.io images import` into a containerd)
+#     --no-save            do not save (the private engine keeps the images in
+#                          its data-root anyway)
 #
 # The build context is a snapshot (package files, sources, node_modules as
 # hard links) so that every image of one run holds the same code even while
@@ -34,7 +36,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-engine=auto base="" state="$IMAGE_CACHE/dockerd" keep=0 save=""
+engine=auto base="" state="$IMAGE_CACHE/dockerd" keep=0 save="" no_save=0
 targets=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,7 +45,8 @@ while [ $# -gt 0 ]; do
     --state) state="$2"; shift 2 ;;
     --keep-engine) keep=1; shift ;;
     --save) save="$2"; shift 2 ;;
-    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-save) no_save=1; shift ;;
+    -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     node | operator | demo-legacy | demo-postgres) targets+=("$1"); shift ;;
     *) idie "unknown argument $1 (try --help)" ;;
   esac
@@ -66,7 +69,7 @@ case "$engine" in
     ;;
   *) idie "--engine must be auto, system or private" ;;
 esac
-[ "$engine" = private ] && [ -z "$save" ] && save="$IMAGE_CACHE/out"
+[ "$engine" = private ] && [ -z "$save" ] && [ $no_save = 0 ] && save="$IMAGE_CACHE/out"
 
 t_all=$(inow)
 ctx=""
