@@ -4,18 +4,7 @@
 // trusted.
 import { describe, expect, it } from '@jest/globals';
 import { LatencyHistogram, exactPercentile } from '../../src/bench/histogram.js';
-
-/** A seeded generator, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../support/prng.js';
 
 const PERCENTILES = [1, 10, 25, 50, 75, 90, 95, 99, 99.9, 100];
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { fnv1a64, hash64, hashHex, type Hash64 } from '../../src/ring/hash.js';
+import { seededRandom as mulberry32 } from '../support/prng.js';
 
 // Reference values computed independently with Python over the UTF-8 bytes:
 //   def fnv(b): h = 0xcbf29ce484222325; for x in b: h = ((h ^ x) * 0x100000001b3) % 2**64
@@ -37,17 +38,6 @@ function referenceHash(s: string): string {
   h = (h * 0xc4ceb9fe1a85ec53n) & M64;
   h ^= h >> 33n;
   return h.toString(16).padStart(16, '0');
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('hash64', () => {

@@ -7,6 +7,7 @@ import {
   type Entry,
   type MemoryStoreOptions,
 } from '../../src/store/memory-store.js';
+import { seededRandom as mulberry32 } from '../support/prng.js';
 
 /** A store on a clock the test moves by hand. */
 function storeWithClock(opts: Partial<MemoryStoreOptions> = {}): {
@@ -21,17 +22,6 @@ function storeWithClock(opts: Partial<MemoryStoreOptions> = {}): {
 const buf = (s: string): Buffer => Buffer.from(s);
 const text = (e: Entry | undefined): string | null | undefined =>
   e === undefined ? undefined : e.value === null ? null : e.value.toString();
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('MemoryStore versions', () => {
   it('stores a write and returns it', () => {
