@@ -142,8 +142,11 @@ built=()
 for t in "${targets[@]}"; do
   tag="$IMAGE_REPO_PREFIX/$t:$IMAGE_VERSION"
   tt=$(inow)
-  log="$IMAGE_CACHE/build-$t.log"
-  mkdir -p "$IMAGE_CACHE"
+  # Beside the engine's state: two engines may build at once.
+  log_dir="$IMAGE_CACHE"
+  [ "$engine" = private ] && log_dir="$state"
+  log="$log_dir/build-$t.log"
+  mkdir -p "$log_dir"
   if [ "$t" = demo-postgres ]; then
     args=(-t "$tag" --build-arg "BASE_IMAGE=$pg_base" --build-arg "VERSION=$IMAGE_VERSION" "$REPO/images/demo-postgres")
   else
@@ -151,7 +154,7 @@ for t in "${targets[@]}"; do
       --label "org.opencontainers.image.revision=$revision" -f "$ctx/Dockerfile" "$ctx")
   fi
   # The classic builder: BuildKit needs buildx, which Debian's docker.io lacks.
-  if ! DOCKER_BUILDKIT=0 nice -n 19 "$cli" build "${pull[@]}" "${args[@]}" >"$log" 2>&1; then
+  if ! DOCKER_BUILDKIT=0 "$cli" build "${pull[@]}" "${args[@]}" >"$log" 2>&1; then
     tail -40 "$log" >&2
     idie "building $tag failed (log above, $log)"
   fi
@@ -159,6 +162,10 @@ for t in "${targets[@]}"; do
   ilog "built $tag ($size) in $(ielapsed "$tt")"
   built+=("$tag")
 done
+
+# Layers of earlier builds that no tag uses any more (the current build's
+# cache is kept: its layers are parents of the new tags).
+"$cli" image prune -f >/dev/null || true
 
 if [ -n "$save" ]; then
   # One archive: the images share their layers, saved once.

@@ -60,8 +60,10 @@ case "$cmd" in
     mkdir -p "$state/root" "$state/exec"
     echo '{}' >"$state/daemon.json"
     rm -f "$sock"
-    # setsid: the engine must not get the caller's terminal signals.
-    setsid nsenter --net="/run/netns/$netns" -- \
+    # setsid: the engine must not get the caller's terminal signals. nice:
+    # image builds and containers (its descendants) yield to other work on
+    # the machine (KVRING_DOCKERD_NICE, default 19).
+    setsid nice -n "${KVRING_DOCKERD_NICE:-19}" nsenter --net="/run/netns/$netns" -- \
       unshare --mount --propagation private -- \
       dockerd \
       --config-file "$state/daemon.json" \
