@@ -180,6 +180,15 @@ describe('our checker', () => {
     const r = check({ events: h.events, rows: new Map(), finalReads: new Map() });
     expect(r).toMatchObject({ ackedWrites: 0, staleReads: 0, ttlExpiredServed: 1 });
   });
+
+  it('reports an older value of a TTL key, served after a newer one was acknowledged, as stale', () => {
+    const h = new H()
+      .op('write', 't', 0, 1e6, 'ok', { value: 'a', version: 1, ttlMs: 60_000 })
+      .op('write', 't', 2e6, 3e6, 'ok', { value: 'b', version: 2, ttlMs: 100 })
+      .op('read', 't', 5e8, 5.1e8, 'ok', { found: false })
+      .op('read', 't', 6e8, 6.1e8, 'ok', { value: 'a', version: 1 });
+    expect(check({ events: h.events, rows: new Map(), finalReads: new Map() }).staleReads).toBe(1);
+  });
 });
 
 describe('outcome of a failed request', () => {

@@ -8,8 +8,9 @@
 // - every value read was written by some operation on that key (or is the
 //   key's initial legacy value), and never by one that certainly failed;
 // - a version names one value, and a value one version.
-// Keys written with a TTL only get the provenance check (and a count of
-// values served well after they expired).
+// Keys written with a TTL get the provenance check, the stale check for
+// reads that found a value (expiry may make a value absent, never older),
+// and a count of values served well after they expired.
 import type { CompleteEvent, HistoryEvent, Operation } from './history.js';
 import { operations } from './history.js';
 
@@ -96,6 +97,9 @@ export function check(input: CheckInput): CheckResult {
     provenance(key, list, inits.get(key), r, note);
     if (ttlKeys.has(key)) {
       r.ttlExpiredServed += expiredServed(list, note);
+      // Expiry may turn a value into "absent", never into an older value:
+      // the newer write replaced the older one in PostgreSQL.
+      staleness(key, list, inits.has(key), r, note, { foundOnly: true });
       continue;
     }
     durability(key, list, input.rows.get(key), input.finalReads.get(key), r, note);
@@ -197,6 +201,7 @@ function staleness(
   hasInit: boolean,
   r: Counters,
   note: (s: string) => void,
+  opts: { foundOnly?: boolean } = {},
 ): void {
   const done = list.filter(acked).filter((op) => op.invoke.f !== 'read');
   const deletes = list.filter((op) => op.invoke.f === 'delete' && op.complete?.type !== 'fail');
@@ -220,6 +225,7 @@ function staleness(
       }
       continue;
     }
+    if (opts.foundOnly) continue;
     // Nothing found: fine if nothing was there (no write acknowledged before,
     // no initial value), else a delete must explain it.
     if (floor === undefined ? !hasInit : floor.invoke.f === 'delete') continue;

@@ -71,7 +71,12 @@ export function readSummaries(dir: string, sinceMs = 0): ScenarioSummary[] {
 }
 
 const anomalies = (c: CheckResult): number =>
-  c.phantomValues + c.failedWritesVisible + c.versionConflicts + c.finalReadMismatches + c.deletesLost;
+  c.phantomValues +
+  c.failedWritesVisible +
+  c.versionConflicts +
+  c.finalReadMismatches +
+  c.deletesLost +
+  c.ttlExpiredServed;
 
 /** For a control scenario: both checkers saw the data it broke. */
 export function caught(s: ScenarioSummary): boolean {

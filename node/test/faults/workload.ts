@@ -93,6 +93,7 @@ export class Workload {
   private stopping = false;
   private running: Promise<void> | undefined;
   private phase = 0;
+  private hardStop = 0;
   private readonly seq: number[] = [];
   private readonly generation: number[] = [];
 
@@ -115,10 +116,14 @@ export class Workload {
   }
 
   /** Starts the workers; they run until stop(). */
-  /** Starts the workers; they run until stop(). May be called again after stop(). */
-  start(): void {
+  /**
+   * Starts the workers; they run until stop(), or at most `maxMs` (a bound
+   * in case a scenario never gets to stop them). May be called again after stop().
+   */
+  start(maxMs = 15 * 60_000): void {
     if (this.running !== undefined && !this.stopping) return;
     this.stopping = false;
+    this.hardStop = performance.now() + maxMs;
     this.phase++;
     const r = rng(this.opts.seed + this.phase);
     this.running = Promise.all(
@@ -150,7 +155,7 @@ export class Workload {
 
   private async worker(w: number, random: () => number): Promise<void> {
     // Sequence numbers (and so values) and process ids carry on across phases.
-    while (!this.stopping) {
+    while (!this.stopping && performance.now() < this.hardStop) {
       const seq = (this.seq[w] = (this.seq[w] ?? -1) + 1);
       const plan = this.plan(w, seq, random);
       const node = this.pickNode(w + seq);
