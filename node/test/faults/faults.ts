@@ -251,3 +251,27 @@ export async function rollBackInPostgres(ctx: FaultContext, round: number): Prom
     heal();
   }
 }
+
+/**
+ * A flaky link instead of a clean cut (this kernel has no netem to drop a
+ * share of packets): node i's links to its peers go dead for 50-250 ms,
+ * then work for 100-500 ms, over and over for `ms`. TCP sees bursts of
+ * loss, retransmissions and stalls; the failure detector may flap.
+ */
+export async function flakyPeerLinks(ctx: FaultContext, round: number, ms: number): Promise<void> {
+  const i = round % ctx.env.nodes.length;
+  const heal = ctx.history.fault(`flaky links ${ctx.env.nodes[i]!.name} | peers for ${ms} ms`);
+  ctx.figures.faults++;
+  const until = performance.now() + ms;
+  try {
+    for (let flap = 0; performance.now() < until && flap < 10_000; flap++) {
+      await ctx.env.net.isolateFromPeers(i);
+      await sleep(50 + ctx.random() * 200);
+      await ctx.env.net.healAll();
+      await sleep(100 + ctx.random() * 400);
+    }
+  } finally {
+    await ctx.env.net.healAll();
+    heal();
+  }
+}

@@ -2,6 +2,7 @@
 // workload. Durations shrink in the short form (KVRING_FAULTS_SHORT=1) that
 // CI runs; KVRING_FAULTS_MS overrides them.
 import {
+  flakyPeerLinks,
   fullRestart,
   killAndRestart,
   killPostgres,
@@ -43,6 +44,12 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
       'one node cut off from its peers (both directions) for 4 s; clients and PostgreSQL still reach it',
     faultMs: faultMs(30_000, 10_000),
     faults: (ctx) => repeat(ctx, 1_500, (r) => partitionFromPeers(ctx, r, 4_000)),
+  },
+  'flaky-network': {
+    name: 'flaky-network',
+    description: "one node's links to its peers dead for 50-250 ms, up for 100-500 ms, for 6 s at a time",
+    faultMs: faultMs(30_000, 10_000),
+    faults: (ctx) => repeat(ctx, 1_500, (r) => flakyPeerLinks(ctx, r, 6_000)),
   },
   'partition-postgres': {
     name: 'partition-postgres',

@@ -40,6 +40,7 @@ export const SCENARIO_ORDER = [
   'kill',
   'pause',
   'partition-peers',
+  'flaky-network',
   'partition-postgres',
   'postgres-restart',
   'legacy',
