@@ -98,7 +98,7 @@ namespaces() {
   # The mount namespace, owned by a `sleep infinity` in the network namespace.
   mkdir -p "$PID_DIR"
   setsid nsenter --net="$NETNS_PATH" -- unshare --mount --propagation private -- sleep infinity \
-    >/dev/null 2>&1 </dev/null &
+    >/dev/null 2>&1 </dev/null 8>&- &
   echo $! >"$PID_DIR/nsholder"
   local self_mnt i
   self_mnt="$(readlink /proc/self/ns/mnt)"
@@ -229,23 +229,22 @@ status() {
 cmd="${1:-}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-  up)
-    exec 8>"$STATE_DIR.lock" 2>/dev/null || { mkdir -p "$(dirname "$STATE_DIR")" && exec 8>"$STATE_DIR.lock"; }
-    flock 8
-    up
-    ;;
-  down)
+  up | down)
+    # One up or down at a time (two terminals, CI and a person).
     mkdir -p "$(dirname "$STATE_DIR")"
     exec 8>"$STATE_DIR.lock"
-    flock 8
-    down_all
+    if ! flock -n 8; then
+      clog "another up/down holds $STATE_DIR.lock; waiting"
+      flock 8
+    fi
+    if [ "$cmd" = up ]; then up; else down_all; fi
     ;;
   status) status ;;
   exec)
     [ $# -gt 0 ] || cdie "usage: cluster.sh exec COMMAND [ARGS...]"
     h="$(holder_pid)"
     [ -n "$h" ] || cdie "no cluster is running (scripts/e2e.sh up)"
-    exec nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" -- \
+    exec nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" --wd="$PWD" -- \
       env KUBECONFIG="$KUBECONFIG_PATH" PATH="$BIN:$PATH" "$@"
     ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;

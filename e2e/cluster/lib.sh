@@ -120,7 +120,8 @@ start_daemon() {
   [ -n "$h" ] || cdie "cannot start $name: the cluster's namespaces are not there"
   # Not a process-group leader (no job control here), so setsid does not
   # fork and neither does nsenter: $! is the daemon itself.
-  setsid nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" -- "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  # 8>&-: the daemon must not inherit the lock that serializes up/down.
+  setsid nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" -- "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null 8>&- &
   echo $! >"$PID_DIR/$name"
 }
 

@@ -16,7 +16,7 @@ ours() {
 
 # stop_daemon NAME [GRACE_SECONDS]: SIGTERM, then SIGKILL after the grace.
 stop_daemon() {
-  local name="$1" grace="${2:-10}" pid i
+  local name="$1" grace="${2:-3}" pid i
   pid="$(cat "$PID_DIR/$name" 2>/dev/null || true)"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ours "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
