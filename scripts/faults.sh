@@ -98,39 +98,52 @@ build_node() {
 }
 
 # Namespaces and processes a crashed run left behind: each run lists them in
-# .cache/faults/leftovers/<jest pid>-<id>.{netns,pids} while they exist.
+# .cache/faults/leftovers/<jest pid>-<id>.{pids,netns,dirs} while they exist.
 # clean_leftovers: those of runs no longer alive; clean_leftovers PID: those
 # of the (finished) jest process PID.
 clean_leftovers() {
-  local f pid
+  local f pid ext
   [ -d "$leftovers" ] || return 0
-  for f in "$leftovers"/*.netns "$leftovers"/*.pids; do
-    [ -e "$f" ] || continue
-    pid="$(basename "$f" | cut -d- -f1)"
-    if [ -n "${1:-}" ]; then
-      [ "$pid" = "$1" ] || continue
-    elif kill -0 "$pid" 2>/dev/null; then
-      continue
-    fi
-    case "$f" in
-      *.pids)
-        # Lines "PID MARKER": killed only if the command line still holds the
-        # marker (the pid may have been reused since).
-        while read -r p marker; do
-          if [ -n "$p" ] && [ -n "$marker" ] && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$marker"; then
-            kill -CONT "$p" 2>/dev/null || true
-            kill -KILL "$p" 2>/dev/null || true
-          fi
-        done <"$f"
-        ;;
-      *.netns)
-        while read -r name; do
-          [ -n "$name" ] || continue
-          ip netns del "$name" 2>/dev/null || ip link del "$name" 2>/dev/null || true
-        done <"$f"
-        ;;
-    esac
-    rm -f "$f"
+  # Processes first (they keep namespaces alive), then namespaces, then files.
+  for ext in pids netns dirs; do
+    for f in "$leftovers"/*."$ext"; do
+      [ -e "$f" ] || continue
+      pid="$(basename "$f" | cut -d- -f1)"
+      if [ -n "${1:-}" ]; then
+        [ "$pid" = "$1" ] || continue
+      elif kill -0 "$pid" 2>/dev/null; then
+        continue
+      fi
+      case "$ext" in
+        pids)
+          # Lines "PID MARKER": killed only if the command line still holds
+          # the marker (the pid may have been reused since).
+          while read -r p marker; do
+            [ -n "$p" ] && [ -n "$marker" ] && [ -r "/proc/$p/cmdline" ] || continue
+            if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$marker"; then
+              kill -CONT "$p" 2>/dev/null || true
+              kill -KILL "$p" 2>/dev/null || true
+            fi
+          done <"$f"
+          sleep 0.5
+          ;;
+        netns)
+          while read -r name; do
+            [ -n "$name" ] || continue
+            ip netns del "$name" 2>/dev/null || ip link del "$name" 2>/dev/null || true
+          done <"$f"
+          ;;
+        dirs)
+          # Only the suite's own temporary files (PostgreSQL data, hba file).
+          while read -r path; do
+            case "$path" in
+              "${TMPDIR:-/tmp}"/kvring-pg-* | "${TMPDIR:-/tmp}"/kvring-faults-hba-*) rm -rf -- "$path" ;;
+            esac
+          done <"$f"
+          ;;
+      esac
+      rm -f "$f"
+    done
   done
 }
 

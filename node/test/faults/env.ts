@@ -4,7 +4,7 @@
 // step even when an earlier one failed.
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import { startLegacyProcess, type LegacyProcess } from '../support/legacy.js';
@@ -42,6 +42,7 @@ export class FaultEnv {
     readonly legacy: LegacyProcess,
     readonly nodes: readonly FaultNode[],
     private readonly pidRegistry: string,
+    private readonly dirRegistry: string,
   ) {}
 
   async sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -97,6 +98,7 @@ export class FaultEnv {
     await step('netns', () => this.net.destroy());
     rmSync(this.pidRegistry, { force: true });
     rmSync(hbaPath(this.net.subnet), { force: true });
+    rmSync(this.dirRegistry, { force: true });
     if (errors.length > 0) throw new Error(`fault env cleanup: ${errors.join('; ')}`);
   }
 }
@@ -107,6 +109,9 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
   mkdirSync(opts.registryDir, { recursive: true });
   const net = await NetTopology.create({ nodes: count, registryDir: opts.registryDir });
   const pidRegistry = join(opts.registryDir, `${process.pid}-${net.id}.pids`);
+  // Temporary files to delete if this run dies before stop() (scripts/faults.sh).
+  const dirRegistry = join(opts.registryDir, `${process.pid}-${net.id}.dirs`);
+  writeFileSync(dirRegistry, `${hbaPath(net.subnet)}\n`);
   let db: TestPostgres | undefined;
   let legacy: LegacyProcess | undefined;
   const nodes: FaultNode[] = [];
@@ -116,6 +121,7 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
       settings: { hba_file: writeHbaFile(net.subnet) },
     });
     registerPid(pidRegistry, postmasterPid(db), 'postgres');
+    appendFileSync(dirRegistry, `${dirname(db.dataDir)}\n`);
     legacy = await startLegacyProcess({ host: net.hostAddress, keys: 1000 });
     registerPid(pidRegistry, legacy.child.pid, 'demo-legacy/main.js');
     const peers = Array.from({ length: count }, (_, i) => `kv-${i}=${net.nodeAddress(i)}:50052`).join(',');
@@ -151,9 +157,10 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     await net.destroy().catch(() => undefined);
     rmSync(pidRegistry, { force: true });
     rmSync(hbaPath(net.subnet), { force: true });
+    rmSync(dirRegistry, { force: true });
     throw err;
   }
-  return new FaultEnv(net, db, legacy, nodes, pidRegistry);
+  return new FaultEnv(net, db, legacy, nodes, pidRegistry, dirRegistry);
 }
 
 /**
