@@ -83,6 +83,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ "$engine" = private ]; then
+  # One build per engine state at a time (`make image` and the image test
+  # share it, and its build cache). A caller that already holds the lock
+  # (the image test, for its whole run) says so.
+  mkdir -p "$(dirname "$state")"
+  if [ "${KVRING_IMAGE_LOCK_HELD:-}" != 1 ]; then
+    exec 7>"$state.lock"
+    if ! flock -n 7; then
+      ilog "another build or image test uses $state; waiting for it"
+      flock 7
+    fi
+  fi
   eval "export $("$image_lib_dir/dockerd.sh" start "$state")"
 fi
 

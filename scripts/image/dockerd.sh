@@ -60,7 +60,8 @@ case "$cmd" in
     mkdir -p "$state/root" "$state/exec"
     echo '{}' >"$state/daemon.json"
     rm -f "$sock"
-    # setsid: the engine must not get the caller's terminal signals. nice:
+    # setsid: the engine must not get the caller's terminal signals, nor
+    # its lock files (fds 7-9: a lock would live as long as the engine). nice:
     # image builds and containers (its descendants) yield to other work on
     # the machine (KVRING_DOCKERD_NICE, default 19).
     setsid nice -n "${KVRING_DOCKERD_NICE:-19}" nsenter --net="/run/netns/$netns" -- \
@@ -73,7 +74,7 @@ case "$cmd" in
       --host "unix://$sock" \
       --storage-driver overlay2 \
       --log-level warn \
-      >"$log" 2>&1 </dev/null &
+      >"$log" 2>&1 </dev/null 7>&- 8>&- 9>&- &
     pid=$!
     echo "$pid" >"$pidfile"
     for _ in $(seq 1 300); do

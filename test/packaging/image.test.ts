@@ -20,7 +20,9 @@ import { forwardIntoNetns, holdLock, imageTestUnavailable, PrivateEngine } from 
 import { REPO_ROOT } from './support/tools.js';
 
 const VERSION = '0.1.0';
-const STATE = join(REPO_ROOT, '.cache', 'image', 'dockerd-test');
+// The engine state `make image` uses: the test reuses its build cache, and
+// the lock on it keeps the two from running at once.
+const STATE = join(REPO_ROOT, '.cache', 'image', 'dockerd');
 const unavailable = imageTestUnavailable();
 if (unavailable) console.warn(`image tests NOT RUN: ${unavailable}`);
 const maybe = unavailable ? describe.skip : describe;

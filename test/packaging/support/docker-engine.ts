@@ -71,7 +71,8 @@ export class PrivateEngine {
     const r = await run(
       'bash',
       [join(SCRIPTS, 'build.sh'), '--engine', 'private', '--state', stateDir, '--keep-engine', '--no-save'],
-      { timeoutMs },
+      // The caller holds the engine's lock (holdLock) for the whole test.
+      { timeoutMs, env: { ...process.env, KVRING_IMAGE_LOCK_HELD: '1' } },
     );
     const log = r.stderr.split('\n').filter((l) => l.startsWith('[image]'));
     const host = /^DOCKER_HOST=(\S+)$/m.exec(r.stdout)?.[1];
