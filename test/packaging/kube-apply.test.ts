@@ -254,17 +254,29 @@ describe('the chart against a real API server', () => {
       expect(await canI('create', 'pods', '-n', 'apps')).toBe('no');
     });
 
-    it('helm upgrade applies a new value', async () => {
-      const r = await helm([
-        'upgrade',
-        'kvring-operator',
-        CHART_DIR,
-        '--namespace=kvring-system',
-        '--reuse-values',
-        '--set=replicaCount=3',
-      ]);
-      expect(r.stderr).toBe('');
-      expect(r.code).toBe(0);
+    it('helm upgrade applies new values, to the CRD too', async () => {
+      const policy = async (): Promise<string> =>
+        cp.kubectlOk([
+          'get',
+          'crd',
+          'kvclusters.kvring.dev',
+          '-o',
+          "jsonpath={.metadata.annotations['helm\\.sh/resource-policy']}",
+        ]);
+      expect(await policy()).toBe('keep');
+      const upgrade = async (...set: string[]): Promise<void> => {
+        const r = await helm([
+          'upgrade',
+          'kvring-operator',
+          CHART_DIR,
+          '--namespace=kvring-system',
+          '--reuse-values',
+          ...set.map((v) => `--set=${v}`),
+        ]);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+      };
+      await upgrade('replicaCount=3', 'crds.keep=false');
       expect(
         await cp.kubectlOk([
           '-n',
@@ -276,16 +288,10 @@ describe('the chart against a real API server', () => {
           'jsonpath={.spec.replicas}',
         ]),
       ).toBe('3');
-      // The CRD belongs to the release, so upgrades update it.
-      expect(
-        await cp.kubectlOk([
-          'get',
-          'crd',
-          'kvclusters.kvring.dev',
-          '-o',
-          "jsonpath={.metadata.annotations['meta\\.helm\\.sh/release-name']}",
-        ]),
-      ).toBe('kvring-operator');
+      // The CRD is a template of the release: an upgrade changes it.
+      expect(await policy()).toBe('');
+      await upgrade('crds.keep=true');
+      expect(await policy()).toBe('keep');
     });
 
     it('helm uninstall removes the operator but keeps the CRD and the clusters', async () => {
