@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins faults clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,8 +37,14 @@ format: deps ## rewrite sources with prettier and eslint --fix
 	$(NODE_BIN)/prettier --write .
 	$(NODE_BIN)/eslint --fix .
 
-k8s-bins: ## build etcd, kube-apiserver and kubectl from their Go modules (cached in .cache/k8s)
-	@bash scripts/k8s/build.sh
+k8s-bins: ## build etcd, kube-apiserver, kubectl and helm from their Go modules (cached in .cache/k8s)
+	@bash scripts/k8s/build.sh etcd kube-apiserver kubectl helm
+
+image: deps ## build the images (a private dockerd + Debian bases when no Docker engine runs)
+	bash scripts/image/build.sh
+
+manifests: deps ## render manifests/install.yaml from the Helm chart
+	bash scripts/render-install.sh
 
 test: build typecheck lint k8s-bins ## the one test command: types, lint, unit + integration tests
 	@mkdir -p .cache

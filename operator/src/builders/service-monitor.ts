@@ -6,6 +6,7 @@ import { SERVICE_ROLE_LABEL, commonLabels, namesOf, ownerReference, selectorLabe
 
 export interface ServiceMonitor extends KubeObject {
   spec: {
+    jobLabel: string;
     selector: { matchLabels: Record<string, string> };
     namespaceSelector: { matchNames: string[] };
     endpoints: { port: string; path: string; interval: string; scheme: string }[];
@@ -32,6 +33,9 @@ export function buildServiceMonitor(
       // The headless Service lists every pod, ready or not: a struggling
       // node's metrics are the ones you need.
       selector: { matchLabels: { ...selectorLabels(cluster.metadata.name), [SERVICE_ROLE_LABEL]: 'peers' } },
+      // job="kvring" whatever the cluster is called, as the alert rules and
+      // the dashboard in manifests/monitoring expect.
+      jobLabel: 'app.kubernetes.io/name',
       namespaceSelector: { matchNames: [cluster.metadata.namespace] },
       endpoints: [{ port: 'http', path: '/metrics', interval: spec.serviceMonitor.interval, scheme: 'http' }],
     },
