@@ -9,6 +9,7 @@
 #                                        any cluster when KVRING_E2E_KUBECONFIG names its kubeconfig
 #   scripts/e2e.sh exec CMD [ARGS...]    CMD inside the local cluster's namespaces (KUBECONFIG set,
 #                                        kubectl/helm on PATH), e.g. scripts/e2e.sh exec kubectl get pods -A
+#   scripts/e2e.sh import TAR...         load `docker save` tarballs into the local cluster's containerd
 #
 # Every phase prints how long it took; e2e/logs/ keeps each component's log,
 # the phase timings (phases.txt), the pods' logs and the cluster's last state.
@@ -54,7 +55,7 @@ run_tests() {
 
 cmd="${1:-run}"
 case "$cmd" in
-  up | down | status | exec | kubeconfig)
+  up | down | status | exec | import | kubeconfig)
     shift
     exec "$cluster" "$cmd" "$@"
     ;;
@@ -85,7 +86,7 @@ case "$cmd" in
     exit $rc
     ;;
   -h | --help | help)
-    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *)
     log "unknown command '$cmd' (try --help)"

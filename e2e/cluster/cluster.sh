@@ -7,6 +7,7 @@
 #   e2e/cluster/cluster.sh status    what runs; exit 0 only when every component is healthy
 #   e2e/cluster/cluster.sh exec CMD  run CMD inside the cluster's namespaces, with
 #                                    KUBECONFIG set and the cluster's binaries on PATH
+#   e2e/cluster/cluster.sh import TAR...  load `docker save` tarballs into its containerd
 #   e2e/cluster/cluster.sh kubeconfig   print the admin kubeconfig's path
 #
 # Components: containerd, runc and the CNI plugins from Debian; etcd,
@@ -110,7 +111,6 @@ namespaces() {
     sleep 0.05
   done
   [ -n "$(holder_pid)" ] || cdie "the namespace holder did not start"
-  readlink "/proc/$(holder_pid)/ns/mnt" >"$CLUSTER_DIR/mntns"
 
   # Inside it: a private /run; /var/lib and /var/log as overlays whose upper
   # layers are in CLUSTER_DIR (the CNI plugins' cache goes to /var/lib/cni
@@ -244,12 +244,29 @@ case "$cmd" in
     [ $# -gt 0 ] || cdie "usage: cluster.sh exec COMMAND [ARGS...]"
     h="$(holder_pid)"
     [ -n "$h" ] || cdie "no cluster is running (scripts/e2e.sh up)"
+    # kubectl's discovery cache and helm's files go with the cluster, not
+    # into the home directory.
     exec nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" --wd="$PWD" -- \
-      env KUBECONFIG="$KUBECONFIG_PATH" PATH="$BIN:$PATH" "$@"
+      env KUBECONFIG="$KUBECONFIG_PATH" KUBECACHEDIR="$CLUSTER_DIR/kubectl-cache" \
+      HELM_CACHE_HOME="$CLUSTER_DIR/helm/cache" HELM_CONFIG_HOME="$CLUSTER_DIR/helm/config" \
+      HELM_DATA_HOME="$CLUSTER_DIR/helm/data" CONTAINERD_ADDRESS="$CONTAINERD_SOCK" \
+      CONTAINERD_NAMESPACE=k8s.io PATH="$BIN:$PATH" "$@"
+    ;;
+  import)
+    # Images for the cluster, as `docker save` tarballs (ctr reads that format).
+    [ $# -gt 0 ] || cdie "usage: cluster.sh import IMAGE.tar..."
+    [ -n "$(pid_alive containerd)" ] || cdie "no cluster is running (scripts/e2e.sh up)"
+    for tar in "$@"; do
+      [ -f "$tar" ] || cdie "$tar: no such file"
+      t=$(cnow)
+      in_cluster ctr --address "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$(realpath "$tar")" |
+        sed 's/^/[e2e]   /' >&2
+      clog "imported $tar in $(celapsed "$t")s"
+    done
     ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
   -h | --help | help | "")
     sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     ;;
-  *) cdie "unknown command '$cmd' (up, down, status, exec, kubeconfig)" ;;
+  *) cdie "unknown command '$cmd' (up, down, status, exec, import, kubeconfig)" ;;
 esac

@@ -103,11 +103,23 @@ in_cluster() {
   nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" -- "$@"
 }
 
+# running PID: the process exists and is not a zombie (this machine's init
+# reaps orphans only every few seconds, so a dead daemon lingers as one).
+# Builtins only: teardown asks this of every process on the machine.
+running() {
+  local stat state
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  # The state follows the command name, which is in parentheses and may hold spaces.
+  state="${stat##*) }"
+  state="${state%% *}"
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # pid_alive NAME: prints the pid of a daemon started by start_daemon if it runs.
 pid_alive() {
   local pid
   pid="$(cat "$PID_DIR/$1" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+  if [ -n "$pid" ] && running "$pid"; then echo "$pid"; fi
 }
 
 # start_daemon NAME COMMAND...: runs it in the cluster's namespaces, in a

@@ -7,8 +7,10 @@
 
 PKI_DIR="$CLUSTER_DIR/pki"
 
-# pki_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
+# pki_cert NAME SUBJECT EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES], signed by
+# $PKI_CA (default: the cluster CA).
 pki_cert() {
+  local ca="${PKI_CA:-ca}"
   local name="$1" subject="$2" eku="$3" sans="${4:-}"
   {
     echo 'basicConstraints=CA:FALSE'
@@ -18,7 +20,7 @@ pki_cert() {
   } >"$PKI_DIR/$name.ext"
   openssl ecparam -name prime256v1 -genkey -noout -out "$PKI_DIR/$name.key" 2>/dev/null
   openssl req -new -key "$PKI_DIR/$name.key" -subj "$subject" -out "$PKI_DIR/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$PKI_DIR/$name.csr" -CA "$PKI_DIR/ca.crt" -CAkey "$PKI_DIR/ca.key" \
+  openssl x509 -req -in "$PKI_DIR/$name.csr" -CA "$PKI_DIR/$ca.crt" -CAkey "$PKI_DIR/$ca.key" \
     -CAcreateserial -days 2 -out "$PKI_DIR/$name.crt" -extfile "$PKI_DIR/$name.ext" 2>/dev/null
   rm -f "$PKI_DIR/$name.csr" "$PKI_DIR/$name.ext"
 }
@@ -71,6 +73,14 @@ make_pki() {
   pki_cert scheduler "/CN=system:kube-scheduler" clientAuth
   pki_cert kubelet "/O=system:nodes/CN=system:node:$NODE_NAME" clientAuth
   pki_cert kube-proxy "/CN=system:kube-proxy" clientAuth
+  # The aggregation layer's front proxy (a CA of its own, as kubeadm makes):
+  # without it the API server publishes no request-header CA and every
+  # component that reads extension-apiserver-authentication logs errors.
+  openssl ecparam -name prime256v1 -genkey -noout -out "$PKI_DIR/front-proxy-ca.key" 2>/dev/null
+  openssl req -x509 -new -key "$PKI_DIR/front-proxy-ca.key" -subj "/CN=$E2E_NAME-front-proxy-ca" -days 2 \
+    -out "$PKI_DIR/front-proxy-ca.crt" -addext 'basicConstraints=critical,CA:TRUE' \
+    -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null
+  PKI_CA=front-proxy-ca pki_cert front-proxy-client "/CN=front-proxy-client" clientAuth
   openssl genrsa -out "$PKI_DIR/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI_DIR/sa.key" -pubout -out "$PKI_DIR/sa.pub" 2>/dev/null
   local n

@@ -5,26 +5,25 @@
 # parent (the pods' processes, which live in network namespaces of their own).
 # shellcheck shell=bash
 
-# ours PID: the process is in the cluster's network or mount namespace.
+# ours PID: the process is in the cluster's network namespace, or in its
+# mount namespace (while the holder is alive to compare with). Builtins only
+# (-ef compares the namespaces' inodes): teardown asks this of every process.
 ours() {
-  local net mnt
-  net="$(readlink "/proc/$1/ns/net" 2>/dev/null)" || return 1
-  mnt="$(readlink "/proc/$1/ns/mnt" 2>/dev/null)" || return 1
-  { [ -n "$DOWN_NETNS_ID" ] && [ "$net" = "$DOWN_NETNS_ID" ]; } ||
-    { [ -n "$DOWN_MNTNS_ID" ] && [ "$mnt" = "$DOWN_MNTNS_ID" ]; }
+  { [ -e "$NETNS_PATH" ] && [ "/proc/$1/ns/net" -ef "$NETNS_PATH" ]; } ||
+    { [ -n "$DOWN_MNT_REF" ] && [ -e "$DOWN_MNT_REF" ] && [ "/proc/$1/ns/mnt" -ef "$DOWN_MNT_REF" ]; }
 }
 
 # stop_daemon NAME [GRACE_SECONDS]: SIGTERM, then SIGKILL after the grace.
 stop_daemon() {
   local name="$1" grace="${2:-3}" pid i
   pid="$(cat "$PID_DIR/$name" 2>/dev/null || true)"
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && ours "$pid"; then
+  if [ -n "$pid" ] && running "$pid" && ours "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 5; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.2
+    for ((i = 0; i < grace * 10; i++)); do
+      running "$pid" || break
+      sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if running "$pid"; then
       clog "  $name did not stop within ${grace}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -60,7 +59,7 @@ kill_namespace_processes() {
     for p in /proc/[0-9]*; do
       p="${p#/proc/}"
       [ "$p" = $$ ] && continue
-      if ours "$p"; then
+      if running "$p" && ours "$p"; then
         left="$left $p"
         kill -KILL "$p" 2>/dev/null || true
       fi
@@ -104,11 +103,17 @@ down_all() {
     clog "no cluster to take down"
     return 0
   fi
-  DOWN_NETNS_ID="$(netns_id)"
-  DOWN_MNTNS_ID="$(cat "$CLUSTER_DIR/mntns" 2>/dev/null || true)"
+  DOWN_MNT_REF=""
+  local h
+  h="$(holder_pid)"
+  [ -z "$h" ] || DOWN_MNT_REF="/proc/$h/ns/mnt"
   snapshot_cluster
   # The node first (no restarts of what is killed next), then the control plane.
-  for c in kube-proxy kubelet kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_daemon "$c"; done
+  for c in kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_daemon "$c"; done
+  # Its graceful shutdown waits on things that do not matter for a cluster
+  # about to be deleted: a second, then SIGKILL.
+  stop_daemon kube-apiserver 1
+  stop_daemon etcd
   kill_pod_processes
   stop_daemon containerd
   # Everything else in the namespaces: shims, the holder, stragglers.
