@@ -79,6 +79,7 @@ KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_
 namespaces() {
   [ ! -e "$NETNS_PATH" ] || cdie "network namespace $NETNS exists already (scripts/e2e.sh down first)"
   ip netns add "$NETNS"
+  netns_id >"$CLUSTER_DIR/netns-id"
   ip -n "$NETNS" link set lo up
   # Both ends of the pair stay in the namespace: an interface with a carrier
   # for the node's address, linked to nothing outside.
@@ -149,6 +150,7 @@ healthy() {
 }
 
 up() {
+  refuse_foreign_netns up
   if [ -e "$NETNS_PATH" ] || [ -d "$CLUSTER_DIR" ]; then
     if healthy; then
       clog "the cluster is up already (KUBECONFIG=$KUBECONFIG_PATH)"
@@ -208,7 +210,9 @@ status() {
     echo "no cluster (scripts/e2e.sh up)"
     return 3
   fi
-  printf '%-24s %s\n' "network namespace" "$([ -e "$NETNS_PATH" ] && echo "$NETNS" || echo missing)"
+  local where=missing
+  if netns_foreign; then where="$NETNS (made by another checkout)"; elif [ -e "$NETNS_PATH" ]; then where="$NETNS"; fi
+  printf '%-24s %s\n' "network namespace" "$where"
   printf '%-24s %s\n' "namespace holder" "$(holder_pid || true)"
   for c in "${COMPONENTS[@]}"; do
     pid="$(pid_alive "$c")"
@@ -237,7 +241,12 @@ case "$cmd" in
       clog "another up/down holds $STATE_DIR.lock; waiting"
       flock 8
     fi
-    if [ "$cmd" = up ]; then up; else down_all; fi
+    if [ "$cmd" = up ]; then
+      up
+    else
+      refuse_foreign_netns down
+      down_all
+    fi
     ;;
   status) status ;;
   exec)

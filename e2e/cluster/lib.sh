@@ -93,6 +93,22 @@ netns_id() {
   echo "net:[$(stat -L -c %i "$NETNS_PATH")]"
 }
 
+# The network namespace exists but this checkout did not make it (its id is
+# not the one recorded in CLUSTER_DIR): another checkout's cluster, or a
+# leftover whose state folder is gone. Neither up nor down touches it then.
+netns_foreign() {
+  [ -e "$NETNS_PATH" ] && [ "$(netns_id)" != "$(cat "$CLUSTER_DIR/netns-id" 2>/dev/null)" ]
+}
+
+refuse_foreign_netns() {
+  netns_foreign || return 0
+  [ -n "${KVRING_E2E_FORCE_DOWN:-}" ] && [ "${1:-}" = down ] && return 0
+  cdie "network namespace $NETNS exists but was not made by this checkout ($CLUSTER_DIR): another checkout's" \
+    "cluster, or a leftover. Take it down where it was made; if it is a leftover, run" \
+    "KVRING_E2E_FORCE_DOWN=1 scripts/e2e.sh down. A second cluster beside it needs its own" \
+    "KVRING_E2E_NAME and KVRING_E2E_STATE."
+}
+
 # in_cluster COMMAND...: runs it in the cluster's network and mount
 # namespaces (nsenter, not `ip netns exec`: that remounts /sys and the
 # cgroup mounts vanish, so runc fails with "no cgroup mount found").

@@ -13,9 +13,9 @@ ours() {
     { [ -n "$DOWN_MNT_REF" ] && [ -e "$DOWN_MNT_REF" ] && [ "/proc/$1/ns/mnt" -ef "$DOWN_MNT_REF" ]; }
 }
 
-# stop_daemon NAME [GRACE_SECONDS]: SIGTERM, then SIGKILL after the grace.
+# stop_daemon NAME [GRACE_SECONDS [quiet]]: SIGTERM, then SIGKILL after the grace.
 stop_daemon() {
-  local name="$1" grace="${2:-3}" pid i
+  local name="$1" grace="${2:-3}" quiet="${3:-}" pid i
   pid="$(cat "$PID_DIR/$name" 2>/dev/null || true)"
   if [ -n "$pid" ] && running "$pid" && ours "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
@@ -24,7 +24,7 @@ stop_daemon() {
       sleep 0.1
     done
     if running "$pid"; then
-      clog "  $name did not stop within ${grace}s: SIGKILL"
+      [ -n "$quiet" ] || clog "  $name did not stop within ${grace}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
@@ -112,7 +112,7 @@ down_all() {
   for c in kube-proxy kubelet kube-scheduler kube-controller-manager; do stop_daemon "$c"; done
   # Its graceful shutdown waits on things that do not matter for a cluster
   # about to be deleted: a second, then SIGKILL.
-  stop_daemon kube-apiserver 1
+  stop_daemon kube-apiserver 1 quiet
   stop_daemon etcd
   kill_pod_processes
   stop_daemon containerd
