@@ -222,8 +222,8 @@ export async function nodeDown(ctx: FaultContext): Promise<void> {
  * replaced: both checkers must report it.
  */
 export async function rollBackInPostgres(ctx: FaultContext, round: number): Promise<void> {
-  // A cold key (hot ones are overwritten before anyone reads the damage)
-  // with at least two acknowledged writes.
+  // A cold key with at least two acknowledged writes; the workload stops
+  // writing it, so the damage stays until reads see it.
   const acked = new Map<string, string[]>();
   const ok = new Set<number>();
   for (const e of ctx.history.events) if (e.type === 'ok' && e.f === 'write') ok.add(e.id);
@@ -242,6 +242,8 @@ export async function rollBackInPostgres(ctx: FaultContext, round: number): Prom
   const old = values[0]!;
   const heal = ctx.history.fault(`control: ${key} rolled back to ${JSON.stringify(old)} in PostgreSQL`);
   ctx.figures.faults++;
+  // No later write may paper over the damage before a read sees it.
+  ctx.workload.freeze(key);
   try {
     await ctx.env.sql(
       'UPDATE kv_store SET value = $2, version = version + 1, tombstone = false, expires_at = NULL, updated_at = now() WHERE key = $1',

@@ -90,6 +90,7 @@ export class Workload {
   private readonly clients: Map<string, KvClient>;
   private readonly avoidUntil = new Map<string, number>();
   private readonly uniqueKeys: string[] = [];
+  private readonly frozen = new Set<string>();
   private stopping = false;
   private running: Promise<void> | undefined;
   private phase = 0;
@@ -141,6 +142,11 @@ export class Workload {
     for (const c of this.clients.values()) c.close();
   }
 
+  /** From now on the workload only reads `key` (the control scenario damages it and must see that). */
+  freeze(key: string): void {
+    this.frozen.add(key);
+  }
+
   /** The coordinator with the most writes in flight right now. */
   busiestCoordinator(): string | undefined {
     let best: string | undefined;
@@ -157,7 +163,8 @@ export class Workload {
     // Sequence numbers (and so values) and process ids carry on across phases.
     while (!this.stopping && performance.now() < this.hardStop) {
       const seq = (this.seq[w] = (this.seq[w] ?? -1) + 1);
-      const plan = this.plan(w, seq, random);
+      let plan = this.plan(w, seq, random);
+      if (plan.f !== 'read' && this.frozen.has(plan.key)) plan = { f: 'read', key: plan.key };
       const node = this.pickNode(w + seq);
       // A worker whose last operation is in doubt is, for the checker, a
       // client that crashed mid-request: it goes on under a new process id.
