@@ -3,7 +3,8 @@
 # this machine (e2e/cluster/, see e2e/README.md).
 #
 #   scripts/e2e.sh [run] [JEST_ARGS...]  up, the suites, down (down also on failure and Ctrl-C;
-#                                        KVRING_E2E_KEEP=1 leaves the cluster up afterwards)
+#                                        KVRING_E2E_KEEP=1 leaves the cluster up afterwards;
+#                                        KVRING_E2E_IMAGES="a.tar b.tar" imports them after up)
 #   scripts/e2e.sh up | down | status    the local cluster alone
 #   scripts/e2e.sh test [JEST_ARGS...]   the suites against the running local cluster, or against
 #                                        any cluster when KVRING_E2E_KUBECONFIG names its kubeconfig
@@ -63,6 +64,9 @@ case "$cmd" in
     shift
     run_tests "$@"
     ;;
+  -h | --help | help)
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    ;;
   run | -*)
     if [ "$cmd" = run ] && [ $# -gt 0 ]; then shift; fi
     t0=$(now)
@@ -82,11 +86,14 @@ case "$cmd" in
     trap finish EXIT
     trap 'log "interrupted"; exit 130' INT TERM HUP
     "$cluster" up
+    if [ -n "${KVRING_E2E_IMAGES:-}" ]; then
+      t=$(now)
+      # shellcheck disable=SC2086
+      "$cluster" import $KVRING_E2E_IMAGES
+      printf '%-20s %8ss\n' "import images" "$(elapsed "$t")" >>"$logs/phases.txt"
+    fi
     run_tests "$@" || rc=$?
     exit $rc
-    ;;
-  -h | --help | help)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     ;;
   *)
     log "unknown command '$cmd' (try --help)"
