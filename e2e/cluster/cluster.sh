@@ -33,22 +33,25 @@ COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-schedule
 
 # --- prerequisites ------------------------------------------------------------
 ensure_packages() {
-  local need=() c
-  command -v containerd >/dev/null || need+=(containerd)
-  command -v runc >/dev/null || need+=(runc)
-  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
-  for c in iptables ip nsenter unshare setsid findmnt openssl gcc curl dpkg-deb; do
-    command -v "$c" >/dev/null || cdie "$c is missing (iproute2, util-linux, iptables, openssl, gcc, curl)"
+  local need=() pair
+  # command:Debian package
+  for pair in containerd:containerd runc:runc iptables:iptables ip:iproute2 nsenter:util-linux \
+    findmnt:util-linux openssl:openssl gcc:gcc curl:curl dpkg-deb:dpkg; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
   done
+  [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+  # pause.c is linked statically.
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+  mapfile -t need < <(printf '%s\n' "${need[@]+"${need[@]}"}" | awk 'NF && !seen[$0]++')
   [ ${#need[@]} -eq 0 ] && return 0
   clog "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null ||
     { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
-  # Debian starts containerd as a service on install (policy-rc.d may stop
-  # it); the cluster runs its own, so a service it started is stopped again.
-  if command -v systemctl >/dev/null && systemctl is-active --quiet containerd 2>/dev/null; then
+  # Debian starts containerd as a service when it installs it; the cluster
+  # runs its own, so a service this install started is stopped again.
+  if printf '%s\n' "${need[@]}" | grep -qx containerd && command -v systemctl >/dev/null &&
+    systemctl is-active --quiet containerd 2>/dev/null; then
     systemctl stop containerd || true
   fi
 }
