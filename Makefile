@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults e2e clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ bench: build ## the prototype's benchmark shape against a local 3-node cluster
 
 tools: ## build grpcurl into .cache/bin (Go module proxy)
 	@bash scripts/build-tools.sh
+
+e2e: deps ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the suites, teardown
+	@bash scripts/e2e.sh
 
 clean: ## remove build outputs
 	rm -rf dist node/src/gen .cache/jest.json
