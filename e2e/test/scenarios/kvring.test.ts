@@ -1,0 +1,28 @@
+// The kvring scenarios on a real cluster, in order: each builds on the state
+// the previous one left (scenario 1 installs, scenario 7 deletes). One file so
+// that jest keeps the order.
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
+import { scenarioContext, type ScenarioContext } from './context.js';
+import { installScenario } from './install.js';
+
+let c: ScenarioContext;
+
+beforeAll(() => {
+  c = scenarioContext();
+});
+
+afterAll(async () => {
+  if (process.env.KVRING_E2E_KEEP_NAMESPACES) return;
+  await c.k.run(['delete', 'namespace', DEMO_NS, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  await helm(c.env, ['uninstall', RELEASE, '--namespace', OPERATOR_NS, '--wait', '--timeout', '60s']);
+  await c.k.run(['delete', 'namespace', OPERATOR_NS, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
+}, 300_000);
+
+describe('kvring on Kubernetes', () => {
+  it(
+    '1. helm install, demo bundle, Ready KVCluster serving reads and writes',
+    () => installScenario(c),
+    600_000,
+  );
+});
