@@ -168,8 +168,13 @@ export class ControlPlane {
         '--cached=false',
       ]);
       const o = await this.kubectl(['get', '--raw', '/openapi/v3']);
-      if (r.code === 0 && r.stdout.includes('kvclusters') && o.stdout.includes('apis/kvring.dev/v1alpha1'))
-        return;
+      // And what users run: explain reads kubectl's own discovery cache,
+      // which can lag behind the two checks above.
+      const e =
+        r.code === 0 && r.stdout.includes('kvclusters') && o.stdout.includes('apis/kvring.dev/v1alpha1')
+          ? await this.kubectl(['explain', 'kvc.spec.replicas'])
+          : undefined;
+      if (e?.code === 0) return;
       await new Promise((res) => setTimeout(res, 250));
     }
     throw new Error('the KVCluster kind did not appear in API discovery and OpenAPI within 60 s');
