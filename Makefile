@@ -63,6 +63,9 @@ bench: build ## the prototype's benchmark shape against a local 3-node cluster
 tools: ## build grpcurl into .cache/bin (Go module proxy)
 	@bash scripts/build-tools.sh
 
+faults: build ## the fault-injection suite: kills, pauses, partitions, PostgreSQL and legacy faults, clock skew; Porcupine
+	@bash scripts/faults.sh $(FAULTS_ARGS)
+
 e2e: deps ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the suites, teardown
 	@bash scripts/e2e.sh
 
