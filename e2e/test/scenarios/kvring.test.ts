@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
+import { chaosScenario } from './chaos.js';
 import { installScenario } from './install.js';
 
 let c: ScenarioContext;
@@ -23,6 +24,11 @@ describe('kvring on Kubernetes', () => {
   it(
     '1. helm install, demo bundle, Ready KVCluster serving reads and writes',
     () => installScenario(c),
+    600_000,
+  );
+  it(
+    '2. pod-kill chaos under load: no acknowledged write lost, Ready again',
+    () => chaosScenario(c),
     600_000,
   );
 });
