@@ -160,6 +160,9 @@ clean_leftovers
 run_dir="$repo/.cache/faults/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$run_dir"
 ln -sfn "$run_dir" "$repo/.cache/faults/last"
+# Keep the newest 10 runs (histories and logs take ~10 MB a run).
+ls -1d "$repo"/.cache/faults/20[0-9][0-9][01][0-9][0-3][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z 2>/dev/null |
+  head -n -10 | while read -r old; do rm -rf -- "$old"; done
 
 patterns=()
 if [ "${#scenarios[@]}" -gt 0 ]; then
