@@ -20,6 +20,8 @@ export interface DurableStore {
   write(op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number }): Promise<number>;
   /** The live row (tombstones included), or undefined when absent or expired. */
   read(key: string): Promise<DurableRow | undefined>;
+  /** `read`, plus the key's newest version even when that row expired (0: no row). */
+  readCurrent(key: string): Promise<{ row: DurableRow | undefined; version: number }>;
   /** Inserts a read-through value unless a live row exists; returns the current row. */
   hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;
 }
@@ -117,7 +119,13 @@ export class Coordinator {
     // A miss is not a tombstone: the replica may have evicted the key or
     // restarted. Only PostgreSQL can say whether a newer version exists.
     if (answers.some((a) => !a.result.found)) {
-      const row = await this.deps.durable.read(key);
+      const { row, version } = await this.deps.durable.readCurrent(key);
+      if (row === undefined && winner !== undefined && version > winner.version) {
+        // The newest version expired; what a replica holds is older still
+        // (a late replication or a paused replica that kept a fresh TTL).
+        this.deps.metrics.hits.inc({ source: 'miss' });
+        return NOT_FOUND;
+      }
       if (row !== undefined && (winner === undefined || row.version > winner.version)) {
         winner = row;
         source = 'postgres';

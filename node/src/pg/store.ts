@@ -66,6 +66,10 @@ export class PgStore implements VersionedStore {
     // An idle connection dropped by the server (restart, failover) must not
     // crash the process; the pool discards it and the next operation reconnects.
     this.pool.on('error', (err) => this.markDown(err));
+    // pg-pool listens for errors only on idle clients: a backend that dies
+    // while a client is checked out (PostgreSQL killed mid-query) would
+    // otherwise emit an unhandled 'error' and end the process.
+    this.pool.on('connect', (client) => client.on('error', (err) => this.markDown(err)));
     this.batcher = new GroupCommitBatcher<WriteOp, number>(
       (ops) => this.flush(ops),
       {
@@ -137,6 +141,23 @@ export class PgStore implements VersionedStore {
     const res = await this.run('read', 'read', (c) => c.query<RowRecord>(this.sql.read, [key]));
     const r = res.rows[0];
     return r ? toRow(r) : undefined;
+  }
+
+  /**
+   * The live row (or tombstone) like `read`, plus the key's newest version
+   * even when that row has expired (0 when there is no row): a replica may
+   * hold an older version of a key whose newest value has expired, and must
+   * not be believed.
+   */
+  async readCurrent(key: string): Promise<{ row: Row | undefined; version: number }> {
+    checkKey(key);
+    const res = await this.run('read', 'read', (c) =>
+      c.query<RowRecord & { expired: boolean }>(this.sql.current, [key]),
+    );
+    const r = res.rows[0];
+    if (!r) return { row: undefined, version: 0 };
+    const row = toRow(r);
+    return { row: !r.expired || r.tombstone ? row : undefined, version: row.version };
   }
 
   async readMany(keys: readonly string[]): Promise<Map<string, Row>> {
