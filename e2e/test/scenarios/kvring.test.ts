@@ -6,6 +6,7 @@ import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
 import { chaosScenario } from './chaos.js';
 import { installScenario } from './install.js';
+import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
 
 let c: ScenarioContext;
@@ -27,6 +28,7 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['1. helm install, demo bundle, Ready KVCluster serving reads and writes', installScenario],
   ['2. pod-kill chaos under load: no acknowledged write lost, Ready again', chaosScenario],
   ['3. scale to 5 and back to 3: ring converged, data readable, leaving pods drained', scaleScenario],
+  ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
 ];
 
 describe('kvring on Kubernetes', () => {

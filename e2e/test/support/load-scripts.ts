@@ -61,8 +61,8 @@ async function reader() {
 }
 await Promise.all([...Array.from({ length: p.workers }, writer), ...Array.from({ length: p.workers }, reader)]);
 client.close();
-process.stdout.write(JSON.stringify(res) + '\\n');
-process.exit(0);
+// exit only once the output is flushed: a pipe takes it in 64 KiB pieces.
+process.stdout.write(JSON.stringify(res) + '\\n', () => process.exit(0));
 `;
 }
 
@@ -98,7 +98,7 @@ for (let b = 0; b < acked.length; b += 100) {
   });
 }
 client.close();
-process.stdout.write(JSON.stringify(res) + '\\n');
-process.exit(0);
+// exit only once the output is flushed: a pipe takes it in 64 KiB pieces.
+process.stdout.write(JSON.stringify(res) + '\\n', () => process.exit(0));
 `;
 }
