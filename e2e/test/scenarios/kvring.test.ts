@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
+import { badSpecScenario } from './bad-specs.js';
 import { chaosScenario } from './chaos.js';
 import { installScenario } from './install.js';
 import { rolloutScenario } from './rollout.js';
@@ -29,6 +30,7 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['2. pod-kill chaos under load: no acknowledged write lost, Ready again', chaosScenario],
   ['3. scale to 5 and back to 3: ring converged, data readable, leaving pods drained', scaleScenario],
   ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
+  ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
 ];
 
 describe('kvring on Kubernetes', () => {
