@@ -205,6 +205,9 @@ export class KvClient {
       } catch (err) {
         const e = err as KvClientError;
         if (e.code !== UNAVAILABLE || attempt + 1 >= this.seeds.length || name === undefined) throw err;
+        // A write PostgreSQL already committed is in doubt, not refused:
+        // sending it again would apply it twice.
+        if (e.details.includes('committed in PostgreSQL')) throw err;
         this.avoidUntil.set(ch.address, Date.now() + 1000);
         ch = this.anyChannel();
         method = (name.service === 'kv' ? ch.kv[name.method] : ch.admin.drain) as unknown as Unary<Req, Res>;
