@@ -6,6 +6,7 @@ import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
 import { badSpecScenario } from './bad-specs.js';
 import { chaosScenario } from './chaos.js';
+import { failoverScenario } from './failover.js';
 import { installScenario } from './install.js';
 import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
@@ -31,6 +32,7 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['3. scale to 5 and back to 3: ring converged, data readable, leaving pods drained', scaleScenario],
   ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
   ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
+  ['6. operator failover: the standby takes the Lease and reconciles a change', failoverScenario],
 ];
 
 describe('kvring on Kubernetes', () => {

@@ -193,3 +193,31 @@ export async function psql(k: Kubectl, sql: string): Promise<KubectlResult> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits (bounded) until every one of `replicas` cache pods carries the pod annotation `key`=`value`,
+ * is Ready, and the KVCluster is Ready with all replicas updated. A Ready status read straight
+ * after a change can still be the one from before it, hence the pods first.
+ */
+export async function waitRolledOut(
+  k: Kubectl,
+  key: string,
+  value: string,
+  timeoutMs: number,
+  replicas = 3,
+): Promise<void> {
+  await eventually(
+    async () => {
+      const pods = (await nodePods(k)) as (PodView & {
+        metadata: { annotations?: Record<string, string> };
+      })[];
+      if (pods.length !== replicas || !pods.every((p) => p.metadata.annotations?.[key] === value))
+        return undefined;
+      if (!pods.every((p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')))
+        return undefined;
+      const kvc = await getKvc(k);
+      return isReady(kvc) && kvc.status?.updatedReplicas === replicas ? kvc : undefined;
+    },
+    { timeoutMs, intervalMs: 1000, what: `every pod with ${key}=${value}, Ready, and the KVCluster Ready` },
+  );
+}
