@@ -6,6 +6,7 @@ import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
 import { badSpecScenario } from './bad-specs.js';
 import { chaosScenario } from './chaos.js';
+import { deleteScenario } from './delete.js';
 import { failoverScenario } from './failover.js';
 import { installScenario } from './install.js';
 import { rolloutScenario } from './rollout.js';
@@ -33,6 +34,7 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
   ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
   ['6. operator failover: the standby takes the Lease and reconciles a change', failoverScenario],
+  ['7. deleting the KVCluster removes everything it owned', deleteScenario],
 ];
 
 describe('kvring on Kubernetes', () => {
