@@ -86,6 +86,8 @@ case "$cmd" in
     trap finish EXIT
     trap 'log "interrupted"; exit 130' INT TERM HUP
     "$cluster" up
+    # The scenarios (e2e/test/scenarios/) need the project's images: by default those `make image` saved.
+    KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES-$(ls .cache/image/out/kvring-images-*.tar 2>/dev/null | tr '\n' ' ' || true)}"
     if [ -n "${KVRING_E2E_IMAGES:-}" ]; then
       t=$(now)
       # shellcheck disable=SC2086

@@ -63,7 +63,7 @@ export async function badSpecScenario(c: ScenarioContext): Promise<void> {
 
   for (const [what, spec, message] of BAD) {
     const res = await demo.run(['apply', '-f', '-'], { input: JSON.stringify(kvc('e2e-bad', spec)) });
-    const said = res.stderr.trim();
+    const said = res.stderr.trim().replace(/\s*\n\s*/g, ' ');
     r(`${what}: exit ${res.code}: ${said.slice(0, 300)}`);
     expect(res.code).not.toBe(0);
     expect(said).toMatch(message);
@@ -79,7 +79,12 @@ export async function badSpecScenario(c: ScenarioContext): Promise<void> {
     '-p',
     '{"spec":{"replicationFactor":2}}',
   ]);
-  r(`changing replicationFactor of kvc/demo: exit ${change.code}: ${change.stderr.trim().slice(0, 300)}`);
+  r(
+    `changing replicationFactor of kvc/demo: exit ${change.code}: ${change.stderr
+      .trim()
+      .replace(/\s*\n\s*/g, ' ')
+      .slice(0, 400)}`,
+  );
   expect(change.code).not.toBe(0);
   expect(change.stderr).toMatch(/replicationFactor cannot be changed after creation/);
 
