@@ -14,6 +14,7 @@
 import { KvClient, Source } from '../../src/client/client.js';
 import { describeError, outcomeOfError, type ErrorLike } from './classify.js';
 import type { HistoryRecorder, InvokeEvent, OpKind, Outcome } from './history.js';
+import { seededRandom } from '../support/prng.js';
 
 export interface WorkloadNode {
   readonly name: string;
@@ -57,17 +58,8 @@ export interface WorkloadCounts {
   readThroughHits: number;
 }
 
-/** A small seeded PRNG (mulberry32), so a scenario's op mix can be replayed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG of the test support, so a scenario's op mix can be replayed. */
+export const rng = seededRandom;
 
 const HOT_KEYS = 8;
 
