@@ -66,7 +66,7 @@ tools: ## build grpcurl into .cache/bin (Go module proxy)
 faults: build ## the fault-injection suite: kills, pauses, partitions, PostgreSQL and legacy faults, clock skew; Porcupine
 	@bash scripts/faults.sh $(FAULTS_ARGS)
 
-e2e: deps ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the suites, teardown
+e2e: image ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites, teardown
 	@bash scripts/e2e.sh
 
 clean: ## remove build outputs
