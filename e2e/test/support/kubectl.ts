@@ -71,7 +71,8 @@ export class Kubectl {
 
   /** `kubectl exec POD -- COMMAND...` (container: the first one). */
   exec(pod: string, command: readonly string[], o: KubectlOptions = {}): Promise<KubectlResult> {
-    return this.run(['exec', pod, '--', ...command], o);
+    // With input, stdin is passed through to the container's process.
+    return this.run(['exec', ...(o.input !== undefined ? ['-i'] : []), pod, '--', ...command], o);
   }
 }
 

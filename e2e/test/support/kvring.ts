@@ -87,7 +87,9 @@ export function cli(k: Kubectl, addr: string, args: readonly string[], timeoutMs
 
 /** A node ES module run in the client pod (from /app, so it imports the client library by path). */
 export function script(k: Kubectl, source: string, timeoutMs: number) {
-  return k.exec(CLIENT_POD, ['node', '--input-type=module', '-e', source], { timeoutMs });
+  // The source goes on stdin: scripts that embed every acknowledged key
+  // outgrow the argument-list limit (spawn E2BIG) as an `-e` argument.
+  return k.exec(CLIENT_POD, ['node', '--input-type=module', '-'], { timeoutMs, input: source });
 }
 
 export interface Condition {
