@@ -17,7 +17,7 @@
 #   KVRING_KIND_CONFIG=FILE         kind's cluster config (default e2e/kind/cluster.yaml)
 #   KVRING_KIND_NODE_IMAGE=IMAGE    another node image than the config's
 #   KVRING_KIND=PATH                the kind binary (default: kind on PATH, else the pinned one)
-#   KVRING_E2E_KUBECTL, KVRING_E2E_HELM  kubectl and helm (default: on PATH, else .cache/k8s's)
+#   KVRING_E2E_KUBECTL, KVRING_E2E_HELM  kubectl and helm (default: .cache/k8s's, else on PATH)
 #   KVRING_KIND_CACHE=DIR           kubeconfig, image archives, the built kind (default .cache/kind)
 #   KVRING_E2E_LOGS=DIR             logs, phase times, cluster state (default e2e/logs/kind)
 #
@@ -74,14 +74,15 @@ for t in node operator demo-legacy demo-postgres; do kvring_images+=("$image_pre
 k8s_version="$(sed -n 's/^KUBERNETES_VERSION=//p' "$repo/scripts/k8s/versions.env" 2>/dev/null || true)"
 built_bin="$repo/.cache/k8s/${k8s_version:-none}/bin"
 
-# A tool: the variable's value, else on PATH, else in `fallback_dir`.
-find_tool() { # env-value name fallback-dir
+# kubectl and helm as the suites pick them (e2e/test/support): the variable's value, else the
+# pinned build scripts/k8s/build.sh made (.cache/k8s/<version>/bin), else the one on PATH.
+find_tool() { # env-value name built-dir
   if [ -n "$1" ]; then
     echo "$1"
-  elif command -v "$2" >/dev/null 2>&1; then
-    command -v "$2"
   elif [ -x "$3/$2" ]; then
     echo "$3/$2"
+  elif command -v "$2" >/dev/null 2>&1; then
+    command -v "$2"
   fi
 }
 

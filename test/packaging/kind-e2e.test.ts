@@ -282,6 +282,9 @@ describe('a run of scripts/kind-e2e.sh with stand-in tools', () => {
         KVRING_KIND_BUILD: '0',
         KVRING_E2E_LOGS: logs,
         KVRING_KIND_CACHE: cache,
+        // Else the pinned builds in .cache/k8s would be preferred to the stand-ins.
+        KVRING_E2E_KUBECTL: join(stubs, 'kubectl'),
+        KVRING_E2E_HELM: join(stubs, 'helm'),
         ...extra,
       }),
     );
