@@ -60,8 +60,12 @@ export async function chaosMeshScenario(c: ScenarioContext): Promise<void> {
         `controller and webhooks applied in ${(t.controllerMs / 1000).toFixed(1)} s`,
     );
   }
-  const readyMs = await waitChaosMeshReady(k, ns, 180_000);
-  r(`controller manager available and its webhooks answering in ${(readyMs / 1000).toFixed(1)} s`);
+  // An installed chaos-mesh may have rotated its start-up log away: for it, available and answering will do.
+  const readyMs = await waitChaosMeshReady(k, ns, 180_000, installed);
+  r(
+    `controller manager available, its webhooks answering${installed ? ', its PodChaos controller started' : ''} ` +
+      `in ${(readyMs / 1000).toFixed(1)} s`,
+  );
 
   try {
     // Every experiment as written passes chaos-mesh's validation (no object is made).
@@ -79,6 +83,15 @@ export async function chaosMeshScenario(c: ScenarioContext): Promise<void> {
     );
 
     // --- pod-kill.yaml, applied KILLS times under load ------------------------
+    // From a healthy start: three Ready pods and a Ready KVCluster.
+    await eventually(
+      async () => {
+        const pods = await nodePods(demo);
+        return pods.length === 3 && pods.every(podReady) ? pods : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'the 3 cache pods Ready before the first kill' },
+    );
+    await waitReady(demo, 120_000);
     await demo.run(['delete', 'podchaos', CHAOS_NAME, '--ignore-not-found', '--wait=true', '--timeout=60s']);
     const prefix = `e2e:chaos-mesh:${Date.now().toString(36)}`;
     const load = script(

@@ -4,6 +4,7 @@
 // its CRDs, a webhook certificate made here with openssl, RBAC, the
 // Deployment and the admission webhooks; and take it away again.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,6 +111,26 @@ export async function webhookCerts(): Promise<Certs> {
   }
 }
 
+/** The webhook certificate in the cluster, if there is one valid for at least another hour. */
+async function currentCerts(k: Kubectl): Promise<Certs | undefined> {
+  const r = await k.run(['-n', CHAOS_MESH_NS, 'get', 'secret', 'chaos-mesh-webhook-certs', '-o', 'json']);
+  if (r.code !== 0) return undefined;
+  const data = (JSON.parse(r.stdout) as { data?: Record<string, string> }).data ?? {};
+  const dec = (key: string) => Buffer.from(data[key] ?? '', 'base64').toString('utf8');
+  const certs = { ca: dec('ca.crt'), crt: dec('tls.crt'), key: dec('tls.key') };
+  try {
+    const crt = new X509Certificate(certs.crt);
+    const fresh = new Date(crt.validTo).getTime() > Date.now() + 3_600_000;
+    return fresh &&
+      crt.checkHost(WEBHOOK_SERVICE) !== undefined &&
+      crt.checkIssued(new X509Certificate(certs.ca))
+      ? certs
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function openssl(args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('openssl', args, { cwd, timeout: 30_000 }, (err, _out, stderr) => {
@@ -156,27 +177,35 @@ export async function installChaosMesh(k: Kubectl): Promise<InstallTimes> {
   t = Date.now();
   const m = (f: string) => join(CHAOS_MESH_MANIFESTS, f);
   await k.ok(['apply', '-f', m('namespace.yaml')]);
-  const certs = await webhookCerts();
-  const secret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name: 'chaos-mesh-webhook-certs',
-      namespace: CHAOS_MESH_NS,
-      labels: { 'app.kubernetes.io/name': 'chaos-mesh', 'app.kubernetes.io/managed-by': 'kvring-e2e' },
-    },
-    type: 'Opaque',
-    stringData: { 'ca.crt': certs.ca, 'tls.crt': certs.crt, 'tls.key': certs.key },
-  };
-  await k.apply(JSON.stringify(secret));
+  // The certificate of an earlier install is kept while it is valid: a new one
+  // would need the running controller restarted (and its leader Lease to expire).
+  const kept = await currentCerts(k);
+  const certs = kept ?? (await webhookCerts());
+  if (!kept) {
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 'chaos-mesh-webhook-certs',
+        namespace: CHAOS_MESH_NS,
+        labels: { 'app.kubernetes.io/name': 'chaos-mesh', 'app.kubernetes.io/managed-by': 'kvring-e2e' },
+      },
+      type: 'Opaque',
+      stringData: { 'ca.crt': certs.ca, 'tls.crt': certs.crt, 'tls.key': certs.key },
+    };
+    await k.apply(JSON.stringify(secret));
+  }
   await k.ok(['apply', '-f', m('rbac.yaml')]);
+  const existed =
+    (await k.run(['-n', CHAOS_MESH_NS, 'get', 'deployment', 'chaos-controller-manager', '-o', 'name']))
+      .code === 0;
   const deployment = readFileSync(m('controller-manager.yaml'), 'utf8').replace(
     /image: kvring\.local\/e2e\/chaos-controller-manager:\S+/,
     `image: ${pin.image}`,
   );
   await k.apply(deployment);
-  // A new certificate: the running pod (if any) must load it, so restart it.
-  await k.ok(['-n', CHAOS_MESH_NS, 'rollout', 'restart', 'deployment/chaos-controller-manager']);
+  if (existed && !kept)
+    await k.ok(['-n', CHAOS_MESH_NS, 'rollout', 'restart', 'deployment/chaos-controller-manager']);
   const hooks = readFileSync(m('webhooks.yaml.in'), 'utf8').replaceAll(
     '${CA_BUNDLE}',
     Buffer.from(certs.ca).toString('base64'),
@@ -186,11 +215,18 @@ export async function installChaosMesh(k: Kubectl): Promise<InstallTimes> {
 }
 
 /**
- * Waits (bounded) for a controller manager to be available and its admission
- * webhooks to answer: a server-side dry run of the PodChaos goes through them.
- * Returns the time it took in ms.
+ * Waits (bounded) for a controller manager to be available, its admission
+ * webhooks to answer (a server-side dry run of the PodChaos goes through
+ * them) and, when `workersLog` is set, for its PodChaos controller to have
+ * started (it logs so once it leads and its caches synced: a pod is Ready
+ * before that). Returns the time it took in ms.
  */
-export async function waitChaosMeshReady(k: Kubectl, namespace: string, timeoutMs: number): Promise<number> {
+export async function waitChaosMeshReady(
+  k: Kubectl,
+  namespace: string,
+  timeoutMs: number,
+  workersLog = true,
+): Promise<number> {
   const t0 = Date.now();
   await eventually(
     async () => {
@@ -220,12 +256,28 @@ export async function waitChaosMeshReady(k: Kubectl, namespace: string, timeoutM
       ]);
       if (r.code !== 0) return undefined;
       const dry = await k.run(['apply', '--dry-run=server', '-f', join(CHAOS_DIR, 'pod-kill.yaml')]);
-      return dry.code === 0 ? true : undefined;
+      if (dry.code !== 0) return undefined;
+      if (!workersLog) return true;
+      // The leader (LeaderElectionID "chaos-mesh"): its holder is `<pod>_<uuid>`.
+      const lease = await k.run([
+        '-n',
+        namespace,
+        'get',
+        'lease',
+        'chaos-mesh',
+        '-o',
+        'jsonpath={.spec.holderIdentity}',
+      ]);
+      const leader = lease.stdout.split('_')[0];
+      if (lease.code !== 0 || !leader || !pods.items.some((p) => p.metadata.name === leader))
+        return undefined;
+      const logs = await k.run(['-n', namespace, 'logs', leader, '--tail=-1'], { timeoutMs: 30_000 });
+      return /Starting workers.*"controller": "podchaos-pipeline"/.test(logs.stdout) ? true : undefined;
     },
     {
       timeoutMs,
       intervalMs: 1000,
-      what: `chaos-mesh's controller manager in ${namespace} available and its webhooks answering`,
+      what: `chaos-mesh's controller manager in ${namespace} available, its webhooks answering${workersLog ? ', its PodChaos controller started on the leader' : ''}`,
     },
   );
   return Date.now() - t0;
