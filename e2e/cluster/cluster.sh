@@ -69,7 +69,7 @@ prereqs() {
 
 images() {
   mapfile -t IMAGE_TARS < <(build_cluster_images)
-  [ ${#IMAGE_TARS[@]} = 3 ] || cdie "building the cluster's images failed"
+  [ ${#IMAGE_TARS[@]} = 4 ] || cdie "building the cluster's images failed"
 }
 
 # --- the namespaces -------------------------------------------------------------

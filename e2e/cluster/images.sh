@@ -4,6 +4,9 @@
 #   busybox  Debian's busybox-static with its applets: a shell, nslookup,
 #            wget, httpd for the cluster's own tests
 #   coredns  the CoreDNS binary scripts/k8s/build.sh made (static)
+#   prometheus  Debian's prometheus (the package promtool comes from), for
+#            the monitoring scenario: the binary and the two libc files it
+#            links (it is a cgo build), nothing else
 # Each is a `docker save`-format tarball (what `ctr image import` reads),
 # cached in $STATE_DIR/images under a hash of everything that goes in.
 # shellcheck shell=bash
@@ -62,20 +65,24 @@ build_pause() { # out work
   image_tar "$1" "$PAUSE_IMAGE" "$2/rootfs" '["/pause"]' 'null'
 }
 
-# Debian's statically linked busybox, fetched once with apt (the .deb is kept).
-busybox_deb() {
+# A Debian package's .deb, fetched once with apt-get download (kept in the
+# state folder, so later clusters need no apt at all).
+debian_deb() { # package
   local dir="$STATE_DIR/debs" deb
   mkdir -p "$dir"
-  deb="$(find "$dir" -maxdepth 1 -name 'busybox-static_*.deb' | head -1)"
+  deb="$(find "$dir" -maxdepth 1 -name "$1_*.deb" | head -1)"
   if [ -z "$deb" ]; then
-    clog "  fetching Debian's busybox-static .deb with apt-get download"
-    (cd "$dir" && apt-get download -q busybox-static >/dev/null 2>&1) ||
-      (cd "$dir" && apt-get update -q >/dev/null && apt-get download -q busybox-static >/dev/null) ||
-      cdie "apt-get download busybox-static failed"
-    deb="$(find "$dir" -maxdepth 1 -name 'busybox-static_*.deb' | head -1)"
+    clog "  fetching Debian's $1 .deb with apt-get download"
+    (cd "$dir" && apt-get download -q "$1" >/dev/null 2>&1) ||
+      (cd "$dir" && apt-get update -q >/dev/null && apt-get download -q "$1" >/dev/null) ||
+      cdie "apt-get download $1 failed"
+    deb="$(find "$dir" -maxdepth 1 -name "$1_*.deb" | head -1)"
   fi
   echo "$deb"
 }
+
+# Debian's statically linked busybox.
+busybox_deb() { debian_deb busybox-static; }
 
 # The same busybox for the scripts themselves (nslookup in the namespace).
 host_busybox() {
@@ -111,12 +118,31 @@ build_coredns() { # out work
   image_tar "$1" "$(coredns_image)" "$2/rootfs" '["/coredns"]' 'null'
 }
 
+# Debian's prometheus (the package promtool comes from).
+prometheus_deb() { debian_deb prometheus; }
+
+build_prometheus() { # out work
+  local root="$2/rootfs" lib
+  mkdir -p "$2/deb" "$root"/{bin,etc,tmp,prometheus,lib64,lib/x86_64-linux-gnu}
+  chmod 1777 "$root/tmp"
+  dpkg-deb -x "$(prometheus_deb)" "$2/deb"
+  install -m 0755 "$2/deb/usr/bin/prometheus" "$root/bin/prometheus"
+  # The same Debian release's libc as the package was built against (this machine's).
+  for lib in /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2; do
+    cp -L "$lib" "$root$lib"
+  done
+  printf 'root:x:0:0:root:/root:/bin/false\nnobody:x:65534:65534:nobody:/prometheus:/bin/false\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+  printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
+  image_tar "$1" "$PROMETHEUS_IMAGE" "$root" '["/bin/prometheus"]' 'null'
+}
+
 coredns_image() {
   # shellcheck source=../../scripts/k8s/versions.env
   (source "$REPO/scripts/k8s/versions.env" && echo "$COREDNS_IMAGE_REPO:$COREDNS_VERSION")
 }
 
-# The tarballs, one per line: pause, busybox, coredns.
+# The tarballs, one per line: pause, busybox, coredns, prometheus.
 build_cluster_images() {
   mkdir -p "$IMAGE_DIR"
   local recipe deb
@@ -125,4 +151,6 @@ build_cluster_images() {
   cached_image pause "$recipe|$(declare -f build_pause)|$(cat "$cluster_lib_dir/pause.c")|$PAUSE_IMAGE|$(gcc --version 2>/dev/null | head -1)" build_pause
   cached_image busybox "$recipe|$(declare -f build_busybox)|$BUSYBOX_IMAGE|$(basename "$deb")" build_busybox
   cached_image coredns "$recipe|$(declare -f build_coredns)|$(coredns_image)|$(sha256sum "$BIN/coredns" | cut -d' ' -f1)" build_coredns
+  deb="$(prometheus_deb)"
+  cached_image prometheus "$recipe|$(declare -f build_prometheus)|$PROMETHEUS_IMAGE|$(basename "$deb")|$(sha256sum /lib/x86_64-linux-gnu/libc.so.6 | cut -d' ' -f1)" build_prometheus
 }

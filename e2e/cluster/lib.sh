@@ -46,6 +46,8 @@ CONTAINERD_SOCK="$RUN_DIR/containerd.sock"
 # Images the cluster itself needs, built here (no registry is reachable).
 PAUSE_IMAGE="kvring.local/e2e/pause:1"
 BUSYBOX_IMAGE="kvring.local/e2e/busybox:1"
+# Debian's prometheus (scenario 8 runs it as a pod; its data dir is an emptyDir).
+PROMETHEUS_IMAGE="kvring.local/e2e/prometheus:1"
 COREDNS_IMAGE_REPO="kvring.local/e2e/coredns"
 
 # --- output -------------------------------------------------------------------

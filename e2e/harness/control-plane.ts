@@ -13,6 +13,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { findBinaries, REPO_ROOT } from './binaries.js';
 import { clientCertificate, generatePki, type Pki } from './certs.js';
 import { freePort } from './ports.js';
+import { run, type RunResult } from './run.js';
 
 export interface ControlPlaneOptions {
   /** kubectl apply -f crds/ and wait for the CRDs to be established (default true). */
@@ -23,11 +24,8 @@ export interface ControlPlaneOptions {
   startTimeoutMs?: number;
 }
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+/** What kubectl() answers: exit code and output. */
+export type CommandResult = RunResult;
 
 const live = new Set<ControlPlane>();
 let exitHookInstalled = false;
@@ -125,24 +123,9 @@ export class ControlPlane {
 
   /** Runs kubectl against this control plane. */
   kubectl(args: readonly string[], o: { input?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
-    return new Promise((resolve, reject) => {
-      // A discovery cache of its own: ~/.kube/cache is keyed by host:port, and ports are reused.
-      const common = [
-        `--kubeconfig=${this.kubeconfigPath}`,
-        `--cache-dir=${join(this.dir, 'kubectl-cache')}`,
-      ];
-      const p = spawn(this.bin.kubectl, [...common, ...args], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: o.timeoutMs ?? 60_000,
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-      p.stdin.end(o.input ?? '');
-    });
+    // A discovery cache of its own: ~/.kube/cache is keyed by host:port, and ports are reused.
+    const common = [`--kubeconfig=${this.kubeconfigPath}`, `--cache-dir=${join(this.dir, 'kubectl-cache')}`];
+    return run(this.bin.kubectl, [...common, ...args], { input: o.input, timeoutMs: o.timeoutMs ?? 60_000 });
   }
 
   /** kubectl that must succeed; returns stdout. */

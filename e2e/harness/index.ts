@@ -10,4 +10,5 @@ export {
 export { clientCertificate, generatePki, type Pki } from './certs.js';
 export { ControlPlane, terminate, type CommandResult, type ControlPlaneOptions } from './control-plane.js';
 export { freePort } from './ports.js';
+export { run, runOk, type RunOptions, type RunResult } from './run.js';
 export { eventually, type EventuallyOptions } from './wait.js';

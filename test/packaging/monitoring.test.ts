@@ -16,6 +16,19 @@ import { dashboardQueries, ruleGroups, ruleQueries, type Query } from './support
 import { OPERATOR_MAIN } from './support/operator-process.js';
 import { grafanaQueryMetricNames, metricNames } from './support/promql.js';
 import { run } from './support/tools.js';
+import { prometheusConfig } from '../../e2e/test/support/prometheus.js';
+import { podTargets } from '../../e2e/test/support/discovery-snapshot.js';
+
+/** A cache pod as the API shows it, for the discovered target groups. */
+const demoPod = {
+  metadata: {
+    name: 'demo-0',
+    namespace: 'kvring-demo',
+    labels: { 'app.kubernetes.io/name': 'kvring', 'app.kubernetes.io/component': 'cache' },
+  },
+  spec: { containers: [{ name: 'kvring', ports: [{ name: 'http', containerPort: 8080 }] }] },
+  status: { phase: 'Running', podIP: '10.244.0.9', conditions: [{ type: 'Ready', status: 'True' }] },
+};
 
 /** Series Prometheus itself adds to every target: not exported by anyone. */
 const PROMETHEUS_SYNTHETIC = new Set(['up']);
@@ -42,6 +55,16 @@ describe('alert rules', () => {
         `${err.message}: promtool is Debian's prometheus package (scripts/ensure-system-deps.sh installs it)`,
       );
     });
+    expect(`${r.stdout}${r.stderr}`).toMatch(/SUCCESS: \d+ rules found/);
+    expect(r.code).toBe(0);
+  });
+
+  it('load, with the scrape jobs derived from the monitors, in a plain Prometheus (promtool check config)', async () => {
+    // The end-to-end monitoring scenario runs Prometheus with this configuration.
+    const pods = podTargets([demoPod]);
+    const config = prometheusConfig({ pod: pods, endpoints: [] }, join(dir, 'rules.yaml'));
+    writeFileSync(join(dir, 'prometheus.yml'), config);
+    const r = await run('promtool', ['check', 'config', join(dir, 'prometheus.yml')]);
     expect(`${r.stdout}${r.stderr}`).toMatch(/SUCCESS: \d+ rules found/);
     expect(r.code).toBe(0);
   });

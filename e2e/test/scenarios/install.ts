@@ -16,6 +16,7 @@ import {
   clientPodManifest,
   helm,
   nodePods,
+  operatorPods,
   podAddress,
   psql,
   waitReady,
@@ -40,14 +41,7 @@ export async function installScenario(c: ScenarioContext): Promise<void> {
   ]);
   expect({ code: h.code, stderr: h.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
   r(`helm install --wait: ${Date.now() - t} ms`);
-  const ops = await k
-    .in(OPERATOR_NS)
-    .json<{ items: { metadata: { name: string } }[] }>([
-      'get',
-      'pods',
-      '-l',
-      'app.kubernetes.io/name=kvring-operator',
-    ]);
+  const ops = { items: await operatorPods(k) };
   expect(ops.items).toHaveLength(2);
   const lease = await eventually(
     async () => {

@@ -1,5 +1,5 @@
 // The kvring scenarios on a real cluster, in order: each builds on the state
-// the previous one left (scenario 1 installs, scenario 7 deletes). One file so
+// the previous one left (scenario 1 installs, scenario 7 deletes, last). One file so
 // that jest keeps the order.
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
@@ -9,6 +9,8 @@ import { chaosScenario } from './chaos.js';
 import { deleteScenario } from './delete.js';
 import { failoverScenario } from './failover.js';
 import { installScenario } from './install.js';
+import { monitoringScenario } from './monitoring.js';
+import { PROMETHEUS_NS } from '../support/prometheus.js';
 import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
 
@@ -21,10 +23,17 @@ beforeAll(() => {
 afterAll(async () => {
   if (process.env.KVRING_E2E_KEEP_NAMESPACES) return;
   await c.k.run(['delete', 'namespace', DEMO_NS, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  await c.k.run(
+    ['delete', 'namespace', PROMETHEUS_NS, '--ignore-not-found', '--wait=true', '--timeout=60s'],
+    {
+      timeoutMs: 70_000,
+    },
+  );
   await helm(c.env, ['uninstall', RELEASE, '--namespace', OPERATOR_NS, '--wait', '--timeout', '60s']);
   await c.k.run(['delete', 'namespace', OPERATOR_NS, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }, 300_000);
 
+// Deletion (7) runs last: the monitoring scenario (8) needs the installed cluster.
 // Each scenario's name starts with its number: `scripts/e2e.sh test -t 'Kubernetes 3'` runs one
 // (against a cluster the earlier ones left, with KVRING_E2E_KEEP_NAMESPACES=1).
 const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
@@ -33,7 +42,11 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['3. scale to 5 and back to 3: ring converged, data readable, leaving pods drained', scaleScenario],
   ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
   ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
-  ['6. operator failover: the standby takes the Lease and reconciles a change', failoverScenario],
+  [
+    '6. operator failover (leader deleted, then frozen until its Lease expires): the standby takes over and reconciles',
+    failoverScenario,
+  ],
+  ['8. Prometheus scrapes nodes and operator; every rule and dashboard query evaluates', monitoringScenario],
   ['7. deleting the KVCluster removes everything it owned', deleteScenario],
 ];
 

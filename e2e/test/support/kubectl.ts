@@ -1,13 +1,9 @@
 // kubectl for the end-to-end suites: what a user types, with the suite's
 // kubeconfig, a bounded run time, and failures that carry kubectl's own words.
-import { spawn } from 'node:child_process';
+import { run, type RunResult } from '../../harness/run.js';
 import type { E2eEnv } from './env.js';
 
-export interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type KubectlResult = RunResult;
 
 export interface KubectlOptions {
   /** Written to kubectl's stdin (e.g. a manifest for `apply -f -`). */
@@ -33,21 +29,9 @@ export class Kubectl {
       this.namespace && !args.some((a) => a === '-n' || a.startsWith('--namespace') || a === '-A')
         ? ['--namespace', this.namespace]
         : [];
-    return new Promise((resolve, reject) => {
-      const p = spawn(this.env.kubectl, [`--kubeconfig=${this.env.kubeconfig}`, ...ns, ...args], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-        timeout: o.timeoutMs ?? 60_000,
-        killSignal: 'SIGKILL',
-      });
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      p.on('error', reject);
-      p.on('close', (code, signal) =>
-        resolve({ code: code ?? -1, stdout, stderr: signal ? `${stderr}(killed by ${signal})` : stderr }),
-      );
-      p.stdin.end(o.input ?? '');
+    return run(this.env.kubectl, [`--kubeconfig=${this.env.kubeconfig}`, ...ns, ...args], {
+      input: o.input,
+      timeoutMs: o.timeoutMs ?? 60_000,
     });
   }
 

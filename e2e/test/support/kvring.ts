@@ -1,10 +1,10 @@
 // What the kvring scenarios share: helm, the demo's names, a long-lived
 // client pod running the node image (it carries the kvring CLI and client
 // library), and the KVCluster's status as kubectl shows it.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, findBinaries, MissingBinariesError } from '../../harness/binaries.js';
+import { run } from '../../harness/run.js';
 import { eventually } from '../../harness/wait.js';
 import type { E2eEnv } from './env.js';
 import type { Kubectl, KubectlResult, PodView } from './kubectl.js';
@@ -17,6 +17,7 @@ export const DEMO_DIR = join(REPO_ROOT, 'manifests', 'samples', 'demo');
 export const NODE_IMAGE = process.env.KVRING_E2E_NODE_IMAGE ?? 'kvring/node:0.1.0';
 export const CLI = '/app/dist/node/src/cli/main.js';
 export const CLIENT_POD = 'e2e-client';
+export const OPERATOR_SELECTOR = 'app.kubernetes.io/name=kvring-operator';
 export const CLIENT_PORT = 50051;
 
 /** helm: KVRING_E2E_HELM, else the one scripts/k8s/build.sh built, else `helm` on PATH. */
@@ -32,19 +33,7 @@ export function helmBinary(): string {
 
 /** Runs helm with the suite's kubeconfig, bounded. */
 export function helm(env: E2eEnv, args: readonly string[], timeoutMs = 180_000): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(helmBinary(), [`--kubeconfig=${env.kubeconfig}`, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return run(helmBinary(), [`--kubeconfig=${env.kubeconfig}`, ...args], { timeoutMs });
 }
 
 export function chartExists(): boolean {
@@ -148,6 +137,12 @@ export async function nodePods(k: Kubectl, name = 'demo'): Promise<PodView[]> {
     '-l',
     `app.kubernetes.io/instance=${name},app.kubernetes.io/name=kvring`,
   ]);
+  return list.items;
+}
+
+/** The operator's pods (the chart's Deployment), as kubectl shows them. */
+export async function operatorPods(k: Kubectl): Promise<PodView[]> {
+  const list = await k.in(OPERATOR_NS).json<{ items: PodView[] }>(['get', 'pods', '-l', OPERATOR_SELECTOR]);
   return list.items;
 }
 

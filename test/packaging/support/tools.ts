@@ -2,12 +2,12 @@
 // scripts/), and rendering of the chart. Binaries come from the caches the
 // repository's build scripts fill; a missing one is an error that says how
 // to get it, never a silent skip.
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { findBinaries, pinnedVersions, REPO_ROOT } from '../../../e2e/harness/index.js';
+import { findBinaries, pinnedVersions, REPO_ROOT, run } from '../../../e2e/harness/index.js';
 
 export { REPO_ROOT };
+export { run, runOk, type RunOptions, type RunResult } from '../../../e2e/harness/index.js';
 
 export const CHART_DIR = join(REPO_ROOT, 'helm', 'kvring-operator');
 export const MANIFESTS_DIR = join(REPO_ROOT, 'manifests');
@@ -23,57 +23,6 @@ export interface KubeDoc {
     annotations?: Record<string, string>;
   };
   [key: string]: unknown;
-}
-
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface RunOptions {
-  input?: string;
-  cwd?: string;
-  env?: NodeJS.ProcessEnv;
-  timeoutMs?: number;
-}
-
-/** Runs a command to completion; never rejects on a non-zero exit (see runOk). */
-export function run(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      [...args],
-      {
-        cwd: o.cwd ?? REPO_ROOT,
-        env: o.env ?? process.env,
-        timeout: o.timeoutMs ?? 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-      (err, stdout, stderr) => {
-        const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
-        if (e && typeof e.code === 'string') {
-          reject(new Error(`${cmd}: ${e.message}`));
-          return;
-        }
-        // A number: the exit status; none: killed (timeout or signal).
-        resolve({ code: e ? (typeof e.code === 'number' ? e.code : -1) : 0, stdout, stderr });
-      },
-    );
-    // A command that never reads its input closes the pipe early: not an error.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(o.input ?? '');
-  });
-}
-
-/** Runs a command that must succeed; returns its stdout. */
-export async function runOk(cmd: string, args: readonly string[], o: RunOptions = {}): Promise<string> {
-  const r = await run(cmd, args, o);
-  if (r.code !== 0)
-    throw new Error(
-      `${cmd} ${args.join(' ')} failed (exit ${r.code}):\n${r.stderr || r.stdout}`.slice(0, 8000),
-    );
-  return r.stdout;
 }
 
 export function helmBin(): string {
