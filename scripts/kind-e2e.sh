@@ -354,5 +354,6 @@ KVRING_E2E_KUBECONFIG="$kubeconfig" \
   KVRING_E2E_NODE_IMAGE="${KVRING_E2E_NODE_IMAGE:-$image_prefix/node:$image_version}" \
   KVRING_E2E_BUSYBOX_IMAGE="$BUSYBOX_IMAGE" \
   KVRING_E2E_PROMETHEUS_IMAGE="$PROMETHEUS_IMAGE" \
+  KVRING_E2E_NODE_EXEC="${KVRING_E2E_NODE_EXEC:-docker exec $name-control-plane}" \
   "$repo/scripts/e2e.sh" test "$@" || rc=$?
 exit $rc

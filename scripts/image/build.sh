@@ -57,6 +57,12 @@ cli="$(docker_cli)"
 [ -n "$cli" ] || idie "no docker client found (apt-get install docker.io)"
 [ -d "$REPO/node_modules/typescript" ] || idie "node_modules is missing: run \`make deps\` (npm ci) first"
 
+# A running engine is driven by the client on PATH, which matches it (a Docker
+# 29 engine refuses Debian's 20.10 client); Debian's client is for the private dockerd.
+if [ "$engine" != private ] && [ -z "${KVRING_DOCKER_CLI:-}" ] && command -v docker >/dev/null &&
+  "$(command -v docker)" info >/dev/null 2>&1; then
+  cli="$(command -v docker)"
+fi
 if [ "$engine" = auto ]; then
   if "$cli" info >/dev/null 2>&1; then engine=system; else engine=private; fi
   ilog "engine: $engine ($([ $engine = system ] && echo "a Docker engine answers" || echo "no Docker engine answers; starting Debian's dockerd privately"))"
@@ -175,8 +181,9 @@ for t in "${targets[@]}"; do
 done
 
 # Layers of earlier builds that no tag uses any more (the current build's
-# cache is kept: its layers are parents of the new tags).
-"$cli" image prune -f >/dev/null || true
+# cache is kept: its layers are parents of the new tags). Only on the private
+# engine: on a user's own engine, every dangling image would go, not just ours.
+[ "$engine" = private ] && { "$cli" image prune -f >/dev/null || true; }
 
 if [ -n "$save" ]; then
   # One archive: the images share their layers, saved once.
