@@ -211,13 +211,21 @@ async function killOnce(c: ScenarioContext): Promise<Kill> {
     },
     { timeoutMs: 30_000, intervalMs: 250, what: `${pod} replaced (a new uid)` },
   );
-  const events = await demo.json<{ items: { reason: string; type: string }[] }>([
-    'get',
-    'events',
-    '--field-selector',
-    `involvedObject.kind=PodChaos,involvedObject.name=${CHAOS_NAME},involvedObject.uid=${chaos.pc.metadata.uid}`,
-  ]);
+  // chaos-mesh's own Kubernetes events on the PodChaos (written asynchronously): `Applied` is the kill.
+  const reasons = await eventually(
+    async () => {
+      const ev = await demo.json<{ items: { reason: string }[] }>([
+        'get',
+        'events',
+        '--field-selector',
+        `involvedObject.kind=PodChaos,involvedObject.name=${CHAOS_NAME},involvedObject.uid=${chaos.pc.metadata.uid}`,
+      ]);
+      const rs = [...new Set(ev.items.map((e) => e.reason))];
+      return rs.includes('Applied') ? rs : undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 500, what: `an Applied event on PodChaos ${CHAOS_NAME}` },
+  );
   const failed = chaos.rec.events?.filter((e) => e.type === 'Failed') ?? [];
   expect(failed).toEqual([]);
-  return { pod, injectedMs, events: [...new Set(events.items.map((e) => e.reason))] };
+  return { pod, injectedMs, events: reasons };
 }
