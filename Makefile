@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults e2e kind-e2e clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults chaos-mesh e2e kind-e2e clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -66,8 +66,11 @@ tools: ## build grpcurl into .cache/bin (Go module proxy)
 faults: build ## the fault-injection suite: kills, pauses, partitions, PostgreSQL and legacy faults, clock skew; Porcupine
 	@bash scripts/faults.sh $(FAULTS_ARGS)
 
-e2e: image ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites, teardown
+e2e: image chaos-mesh ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites, teardown
 	@bash scripts/e2e.sh
+
+chaos-mesh: ## chaos-mesh's controller manager from its Go module, and its image (.cache/chaos-mesh)
+	@bash scripts/chaos-mesh/build.sh
 
 kind-e2e: ## the same suites on a kind cluster (needs Docker, kind, helm, kubectl, internet): create, build+load images, run, delete
 	@bash scripts/kind-e2e.sh $(JEST_ARGS)

@@ -88,6 +88,12 @@ case "$cmd" in
     "$cluster" up
     # The scenarios (e2e/test/scenarios/) need the project's images: by default those `make image` saved.
     KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES-$(ls .cache/image/out/kvring-images-*.tar 2>/dev/null | tr '\n' ' ' || true)}"
+    # Scenario 9 runs chaos-mesh's controller manager, built from its Go module.
+    if cm_image="$(bash scripts/chaos-mesh/build.sh --print-image)"; then
+      KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES:-} $cm_image"
+    else
+      log "scripts/chaos-mesh/build.sh failed: scenario 9 (chaos-mesh) will fail"
+    fi
     if [ -n "${KVRING_E2E_IMAGES:-}" ]; then
       t=$(now)
       # shellcheck disable=SC2086

@@ -6,6 +6,7 @@ import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
 import { badSpecScenario } from './bad-specs.js';
 import { chaosScenario } from './chaos.js';
+import { chaosMeshScenario } from './chaos-mesh.js';
 import { deleteScenario } from './delete.js';
 import { failoverScenario } from './failover.js';
 import { installScenario } from './install.js';
@@ -33,7 +34,7 @@ afterAll(async () => {
   await c.k.run(['delete', 'namespace', OPERATOR_NS, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }, 300_000);
 
-// Deletion (7) runs last: the monitoring scenario (8) needs the installed cluster.
+// Deletion (7) runs last: scenarios 8 (monitoring) and 9 (chaos-mesh) need the installed cluster.
 // Each scenario's name starts with its number: `scripts/e2e.sh test -t 'Kubernetes 3'` runs one
 // (against a cluster the earlier ones left, with KVRING_E2E_KEEP_NAMESPACES=1).
 const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
@@ -47,6 +48,10 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
     failoverScenario,
   ],
   ['8. Prometheus scrapes nodes and operator; every rule and dashboard query evaluates', monitoringScenario],
+  [
+    '9. chaos-mesh pod-kill as written: chaos-mesh kills pods under load, no acknowledged write lost, Ready again',
+    chaosMeshScenario,
+  ],
   ['7. deleting the KVCluster removes everything it owned', deleteScenario],
 ];
 
