@@ -13,30 +13,10 @@
 
 IMAGE_DIR="$STATE_DIR/images"
 
-# image_tar OUT REF ROOTFS ENTRYPOINT_JSON CMD_JSON: one layer, one config.
-# The layer tarball is reproducible (sorted, root-owned, mtime 0), so the
-# same inputs make the same image ID.
-image_tar() {
-  local out="$1" ref="$2" rootfs="$3" entrypoint="$4" cmd="$5" work diff cfg
-  work="$(mktemp -d "$IMAGE_DIR/.work-XXXXXX")"
-  tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$rootfs" -cf "$work/layer.tar" .
-  diff="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
-  mkdir "$work/$diff"
-  mv "$work/layer.tar" "$work/$diff/layer.tar"
-  cat >"$work/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",
- "config":{"Entrypoint":$entrypoint,"Cmd":$cmd,"WorkingDir":"/",
-   "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
- "rootfs":{"type":"layers","diff_ids":["sha256:$diff"]},
- "history":[{"created":"1970-01-01T00:00:00Z","created_by":"e2e/cluster/images.sh"}]}
-EOF
-  cfg="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
-  mv "$work/config.json" "$work/$cfg.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]\n' "$cfg" "$ref" "$diff" >"$work/manifest.json"
-  tar -C "$work" -cf "$out.tmp" manifest.json "$cfg.json" "$diff"
-  mv -f "$out.tmp" "$out"
-  rm -rf "$work"
-}
+# image_tar OUT REF ROOTFS ENTRYPOINT_JSON CMD_JSON [CREATED_BY]: one layer,
+# one config, reproducible (scripts/lib/image-tar.sh).
+# shellcheck source=../../scripts/lib/image-tar.sh
+source "$cluster_lib_dir/../../scripts/lib/image-tar.sh"
 
 # cached_image NAME KEY_INPUT BUILD_FUNCTION: prints the tarball, building it
 # with BUILD_FUNCTION OUT ROOTFS_WORKDIR when its key is new.

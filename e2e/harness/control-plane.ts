@@ -171,7 +171,7 @@ export class ControlPlane {
     const file = user.replace(/[^a-zA-Z0-9-]/g, '_');
     const { cert, key } = await clientCertificate(this.pki, `user-${file}`, user, groups);
     const path = join(this.dir, `kubeconfig-${file}`);
-    this.writeKubeconfig(path, cert, key);
+    this.writeKubeconfig(path, { cert, key });
     return path;
   }
 
@@ -256,12 +256,27 @@ export class ControlPlane {
     });
   }
 
-  private writeKubeconfig(
+  /**
+   * Writes a kubeconfig for this API server (mode 0600): the admin's
+   * certificate by default, another client certificate, or a bearer token
+   * (a ServiceAccount's, from `kubectl create token`).
+   */
+  writeKubeconfig(
     path = this.kubeconfigPath,
-    cert = this.pki.adminCert,
-    key = this.pki.adminKey,
-  ): void {
+    credentials: { cert: string; key: string } | { token: string } = {
+      cert: this.pki.adminCert,
+      key: this.pki.adminKey,
+    },
+    namespace = 'default',
+  ): string {
     const b64 = (p: string): string => readFileSync(p).toString('base64');
+    const user =
+      'token' in credentials
+        ? [`    token: ${credentials.token}`]
+        : [
+            `    client-certificate-data: ${b64(credentials.cert)}`,
+            `    client-key-data: ${b64(credentials.key)}`,
+          ];
     writeFileSync(
       path,
       [
@@ -275,16 +290,16 @@ export class ControlPlane {
         'users:',
         '- name: user',
         '  user:',
-        `    client-certificate-data: ${b64(cert)}`,
-        `    client-key-data: ${b64(key)}`,
+        ...user,
         'contexts:',
         '- name: test',
-        '  context: {cluster: test, user: user, namespace: default}',
+        `  context: {cluster: test, user: user, namespace: ${namespace}}`,
         'current-context: test',
         '',
       ].join('\n'),
       { mode: 0o600 },
     );
+    return path;
   }
 }
 

@@ -58,31 +58,9 @@ build_id="$CHAOS_MESH_VERSION api=$CHAOS_MESH_API_VERSION"
 
 go_cache="${KVRING_GO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvring-go}"
 
-# image_tar OUT REF ROOTFS ENTRYPOINT_JSON CMD_JSON: one layer, one config
-# (e2e/cluster/images.sh's recipe). Both tarballs are reproducible (sorted,
-# root-owned, mtime 0): the same binary makes the same image ID and the same
-# file, byte for byte.
-image_tar() {
-  local out="$1" ref="$2" rootfs="$3" entrypoint="$4" cmd="$5" work diff cfg
-  work="$(mktemp -d "$image_dir/.work-XXXXXX")"
-  tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$rootfs" -cf "$work/layer.tar" .
-  diff="$(sha256sum "$work/layer.tar" | cut -d' ' -f1)"
-  mkdir "$work/$diff"
-  mv "$work/layer.tar" "$work/$diff/layer.tar"
-  cat >"$work/config.json" <<EOF
-{"architecture":"amd64","os":"linux","created":"1970-01-01T00:00:00Z",
- "config":{"Entrypoint":$entrypoint,"Cmd":$cmd,"WorkingDir":"/",
-   "Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
- "rootfs":{"type":"layers","diff_ids":["sha256:$diff"]},
- "history":[{"created":"1970-01-01T00:00:00Z","created_by":"scripts/chaos-mesh/build.sh"}]}
-EOF
-  cfg="$(sha256sum "$work/config.json" | cut -d' ' -f1)"
-  mv "$work/config.json" "$work/$cfg.json"
-  printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["%s/layer.tar"]}]\n' "$cfg" "$ref" "$diff" >"$work/manifest.json"
-  tar --sort=name --numeric-owner --owner=0 --group=0 --mtime=@0 -C "$work" -cf "$out.tmp" manifest.json "$cfg.json" "$diff"
-  mv -f "$out.tmp" "$out"
-  rm -rf "$work"
-}
+# image_tar (one reproducible layer, `docker save` format), shared with e2e/cluster/images.sh.
+# shellcheck source=../lib/image-tar.sh
+source "$here/../lib/image-tar.sh"
 
 # The image's key: its recipe, its reference and the binary (by the sha256
 # recorded when it was built, so the warm path does not hash 80 MB).
@@ -99,7 +77,7 @@ build_image() { # out
   install -m 0755 "$binary" "$root/usr/local/bin/chaos-controller-manager"
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
-  image_tar "$1" "$CHAOS_MESH_IMAGE" "$root" '["/usr/local/bin/chaos-controller-manager"]' 'null'
+  image_tar "$1" "$CHAOS_MESH_IMAGE" "$root" '["/usr/local/bin/chaos-controller-manager"]' 'null' scripts/chaos-mesh/build.sh
   rm -rf "$root"
 }
 

@@ -1,12 +1,11 @@
 // The built operator (dist/operator/src/main.js) as a process, with the
 // arguments the chart's Deployment gives it, talking to a test API server
 // as a ServiceAccount: what a pod of the chart's Deployment would do.
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Child } from '../../../node/src/dev/process.js';
 import type { ControlPlane } from '../../../e2e/harness/index.js';
 import { freePort } from '../../../e2e/harness/index.js';
-import { readFileSync } from 'node:fs';
 import { REPO_ROOT } from './tools.js';
 
 export const OPERATOR_MAIN = join(REPO_ROOT, 'dist', 'operator', 'src', 'main.js');
@@ -20,31 +19,11 @@ export async function serviceAccountKubeconfig(
   const token = (
     await cp.kubectlOk(['-n', namespace, 'create', 'token', serviceAccount, '--duration=1h'])
   ).trim();
-  const path = join(cp.dir, `kubeconfig-sa-${namespace}-${serviceAccount}`);
-  const ca = readFileSync(cp.pki.caCert).toString('base64');
-  writeFileSync(
-    path,
-    [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: test',
-      '  cluster:',
-      `    server: ${cp.server}`,
-      `    certificate-authority-data: ${ca}`,
-      'users:',
-      `- name: ${serviceAccount}`,
-      '  user:',
-      `    token: ${token}`,
-      'contexts:',
-      `- name: sa`,
-      `  context: {cluster: test, user: ${serviceAccount}, namespace: ${namespace}}`,
-      'current-context: sa',
-      '',
-    ].join('\n'),
-    { mode: 0o600 },
+  return cp.writeKubeconfig(
+    join(cp.dir, `kubeconfig-sa-${namespace}-${serviceAccount}`),
+    { token },
+    namespace,
   );
-  return path;
 }
 
 export interface OperatorProcess {
