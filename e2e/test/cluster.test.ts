@@ -7,7 +7,7 @@
 // KVRING_E2E_KUBECONFIG names (scripts/e2e.sh sets the local one).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { eventually } from '../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { parseA, parseSrv } from './support/dns.js';
 import { e2eEnv } from './support/env.js';
 import { Kubectl, podReady, type PodView } from './support/kubectl.js';

@@ -1,9 +1,9 @@
 // How the operator talks to its cache nodes: ClusterInfo (ring, health of
 // their dependencies) and Drain (hand keys over before leaving). One
 // module, so the transport can change without touching the reconciler. It
-// uses the node's own client library (node/src/client).
+// uses the client package (@kvring/client), as applications do.
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
-import { KvClient } from '../../node/src/client/client.js';
+import { KvClient } from '@kvring/client';
 import type { NodeInfo } from './reconcile/node-report.js';
 
 export interface NodeConnection {

@@ -131,6 +131,8 @@ if [ "$base" = local ]; then
 fi
 
 # --- build context snapshot ----------------------------------------------------------
+# The workspace packages the images run (the Dockerfile copies the same list).
+IMAGE_PACKAGES=(client format node devcluster demo-legacy bench cli operator)
 needs_ctx=0
 for t in "${targets[@]}"; do [ "$t" != demo-postgres ] && needs_ctx=1; done
 if [ $needs_ctx = 1 ]; then
@@ -139,12 +141,20 @@ if [ $needs_ctx = 1 ]; then
   t=$(inow)
   (
     cd "$REPO"
-    cp -a package.json package-lock.json tsconfig.json tsconfig.build.json Dockerfile .dockerignore "$ctx/"
-    mkdir -p "$ctx/node" "$ctx/operator"
-    cp -a node/proto "$ctx/node/proto"
-    cp -a node/src "$ctx/node/src"
-    rm -rf "$ctx/node/src/gen"
-    cp -a operator/src "$ctx/operator/src"
+    cp -a package.json package-lock.json tsconfig.base.json tsconfig.build.json Dockerfile .dockerignore "$ctx/"
+    cp -a proto "$ctx/proto"
+    # Each workspace package an image runs: its manifest, build settings and
+    # sources (generated code and dist/ are made by the image build).
+    for p in "${IMAGE_PACKAGES[@]}"; do
+      mkdir -p "$ctx/$p"
+      cp -a "$p/package.json" "$p/tsconfig.json" "$p/src" "$ctx/$p/"
+      [ -f "$p/buf.gen.yaml" ] && cp -a "$p/buf.gen.yaml" "$ctx/$p/"
+      rm -rf "$ctx/$p/src/gen"
+    done
+    # Test-only workspaces: their manifests, so npm sees every workspace.
+    for p in test/control-plane test/support; do
+      mkdir -p "$ctx/$p" && cp -a "$p/package.json" "$ctx/$p/"
+    done
     # Hard links: instant, and immune to a later `npm ci` (it writes new files).
     cp -al node_modules "$ctx/node_modules" 2>/dev/null || cp -a node_modules "$ctx/node_modules"
   )
@@ -152,7 +162,7 @@ if [ $needs_ctx = 1 ]; then
 fi
 
 revision="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git -C "$REPO" status --porcelain -- node/src operator/src node/proto package.json package-lock.json 2>/dev/null)" ]; then
+if [ -n "$(git -C "$REPO" status --porcelain -- "${IMAGE_PACKAGES[@]}" proto package.json package-lock.json 2>/dev/null)" ]; then
   revision="$revision-dirty"
 fi
 built=()

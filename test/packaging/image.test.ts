@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlane, eventually } from '../../e2e/harness/index.js';
+import { ControlPlane, eventually } from '@kvring/control-plane';
 import { forwardIntoNetns, holdLock, imageTestUnavailable, PrivateEngine } from './support/docker-engine.js';
 import { REPO_ROOT } from './support/tools.js';
 
@@ -186,7 +186,7 @@ maybe('images (built offline with a private dockerd)', () => {
     }, 120_000);
 
     it('reads a key through from the legacy API and stores writes in PostgreSQL (the CLI in the image)', async () => {
-      const cli = ['exec', 'kvt-node', 'node', '/app/dist/node/src/cli/main.js', '--addr', '127.0.0.1:50051'];
+      const cli = ['exec', 'kvt-node', 'node', '/app/cli/dist/main.js', '--addr', '127.0.0.1:50051'];
       expect(await engine!.dockerOk([...cli, 'get', 'user:7'])).toContain('User 7');
       await engine!.dockerOk([...cli, 'set', 'image-test', 'hello']);
       expect(await engine!.dockerOk([...cli, 'get', 'image-test'])).toBe('hello');

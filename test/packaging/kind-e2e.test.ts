@@ -27,7 +27,7 @@ import {
 import { arch, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { parse } from 'yaml';
-import { pinnedVersions } from '../../e2e/harness/index.js';
+import { pinnedVersions } from '@kvring/control-plane';
 import { REPO_ROOT } from './support/tools.js';
 
 const SCRIPT = join(REPO_ROOT, 'scripts', 'kind-e2e.sh');

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ControlPlane, eventually } from '../../e2e/harness/index.js';
+import { ControlPlane, eventually } from '@kvring/control-plane';
 import { CHAOS_MESH, crdFiles, PROMETHEUS_OPERATOR } from './support/external-crds.js';
 import { serviceAccountKubeconfig, startOperator, type OperatorProcess } from './support/operator-process.js';
 import {

@@ -3,7 +3,7 @@
 // exist is Degraded with a reason naming it, and creating the Secret makes it
 // Ready.
 import { expect } from '@jest/globals';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { DEMO_NS, NODE_IMAGE, condition, getKvc, waitReady } from '../support/kvring.js';
 import type { ScenarioContext } from './context.js';
 

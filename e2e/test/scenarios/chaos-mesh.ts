@@ -11,7 +11,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from '@jest/globals';
 import { loadScript, verifyScript, type LoadResult, type VerifyResult } from '../support/load-scripts.js';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { podReady, type PodView } from '../support/kubectl.js';
 import {
   CHAOS_DIR,

@@ -4,7 +4,7 @@
 // value, the nodes agree on the ring, and the KVCluster is Ready again.
 import { expect } from '@jest/globals';
 import { loadScript, verifyScript, type LoadResult, type VerifyResult } from '../support/load-scripts.js';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { podReady } from '../support/kubectl.js';
 import { SERVICE_ADDRESS, cli, nodePods, podAddress, script, sleep, waitReady } from '../support/kvring.js';
 import type { ScenarioContext } from './context.js';

@@ -2,7 +2,7 @@
 // the cluster's real garbage collector (ownerReferences), and nothing else:
 // the demo's PostgreSQL keeps the data.
 import { expect } from '@jest/globals';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { getKvc, nodePods, psql } from '../support/kvring.js';
 import type { ScenarioContext } from './context.js';
 

@@ -9,7 +9,7 @@
 // leaderElection.leaseDuration) and reconciles the change. The frozen leader,
 // once thawed, finds the Lease taken and stops leading (no split brain).
 import { expect } from '@jest/globals';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { podReady, type Kubectl } from '../support/kubectl.js';
 import { OPERATOR_NS, getKvc, operatorPods, sleep, waitRolledOut } from '../support/kvring.js';
 import { signalContainer } from '../support/node-exec.js';

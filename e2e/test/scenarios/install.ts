@@ -3,7 +3,7 @@
 // writes through every pod and the client Service, rows in PostgreSQL, a
 // legacy-only key read through, members found through the headless Service.
 import { expect } from '@jest/globals';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { podReady } from '../support/kubectl.js';
 import {
   CHART,

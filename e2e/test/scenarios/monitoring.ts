@@ -8,7 +8,7 @@
 // (panels and template variables, with Grafana's variables filled in) is
 // accepted, and the main panels return numbers.
 import { expect } from '@jest/globals';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { loadScript, type LoadResult } from '../support/load-scripts.js';
 import {
   DEMO_NS,

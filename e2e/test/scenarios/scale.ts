@@ -3,7 +3,7 @@
 // stays readable throughout (a reader runs during the scale-down), and the
 // leaving pods are drained before they go (events).
 import { expect } from '@jest/globals';
-import { eventually } from '../../harness/wait.js';
+import { eventually } from '@kvring/control-plane';
 import { podReady } from '../support/kubectl.js';
 import { loadScript, verifyScript, type LoadResult, type VerifyResult } from '../support/load-scripts.js';
 import {

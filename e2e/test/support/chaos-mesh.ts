@@ -8,8 +8,8 @@ import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../harness/binaries.js';
-import { eventually } from '../../harness/wait.js';
+import { REPO_ROOT } from '@kvring/control-plane';
+import { eventually } from '@kvring/control-plane';
 import type { Kubectl } from './kubectl.js';
 
 export const CHAOS_MESH_NS = 'chaos-mesh';

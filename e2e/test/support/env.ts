@@ -2,7 +2,7 @@
 // suites run on the local cluster (scripts/e2e.sh sets everything), on kind,
 // or on any cluster a kubeconfig reaches.
 import { existsSync } from 'node:fs';
-import { findBinaries, MissingBinariesError } from '../../harness/binaries.js';
+import { findBinaries, MissingBinariesError } from '@kvring/control-plane';
 
 export interface E2eEnv {
   /** The kubeconfig the suites use (KVRING_E2E_KUBECONFIG, else KUBECONFIG). */

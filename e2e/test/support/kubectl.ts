@@ -1,6 +1,6 @@
 // kubectl for the end-to-end suites: what a user types, with the suite's
 // kubeconfig, a bounded run time, and failures that carry kubectl's own words.
-import { run, type RunResult } from '../../harness/run.js';
+import { run, type RunResult } from '@kvring/control-plane';
 import type { E2eEnv } from './env.js';
 
 export type KubectlResult = RunResult;

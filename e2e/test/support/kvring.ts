@@ -3,9 +3,9 @@
 // library), and the KVCluster's status as kubectl shows it.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, findBinaries, MissingBinariesError } from '../../harness/binaries.js';
-import { run } from '../../harness/run.js';
-import { eventually } from '../../harness/wait.js';
+import { REPO_ROOT, findBinaries, MissingBinariesError } from '@kvring/control-plane';
+import { run } from '@kvring/control-plane';
+import { eventually } from '@kvring/control-plane';
 import type { E2eEnv } from './env.js';
 import type { Kubectl, KubectlResult, PodView } from './kubectl.js';
 
@@ -15,7 +15,7 @@ export const RELEASE = 'kvring';
 export const CHART = join(REPO_ROOT, 'helm', 'kvring-operator');
 export const DEMO_DIR = join(REPO_ROOT, 'manifests', 'samples', 'demo');
 export const NODE_IMAGE = process.env.KVRING_E2E_NODE_IMAGE ?? 'kvring/node:0.1.0';
-export const CLI = '/app/dist/node/src/cli/main.js';
+export const CLI = '/app/cli/dist/main.js';
 export const CLIENT_POD = 'e2e-client';
 export const OPERATOR_SELECTOR = 'app.kubernetes.io/name=kvring-operator';
 export const CLIENT_PORT = 50051;

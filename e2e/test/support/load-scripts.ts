@@ -2,7 +2,7 @@
 // /app) with the kvring client library: a writer/reader load that records
 // every acknowledged write, and a check that reads them all back.
 
-const CLIENT_MODULE = '/app/dist/node/src/client/client.js';
+const CLIENT_MODULE = '/app/client/dist/index.js';
 
 export interface LoadParams {
   addresses: string[];

@@ -5,7 +5,7 @@
 // On the local cluster the suites already run in the node's namespaces, with
 // containerd's address in CONTAINERD_ADDRESS; on kind, KVRING_E2E_NODE_EXEC
 // is the prefix that reaches the node (`docker exec kvring-e2e-control-plane`).
-import { run } from '../../harness/run.js';
+import { run } from '@kvring/control-plane';
 import type { KubectlResult } from './kubectl.js';
 
 function prefix(env: NodeJS.ProcessEnv = process.env): string[] {

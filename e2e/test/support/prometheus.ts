@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { REPO_ROOT } from '../../harness/binaries.js';
+import { REPO_ROOT } from '@kvring/control-plane';
 import { allPanels, dashboard, ruleGroups } from '../../../test/packaging/support/monitoring.js';
 import { sdName, type TargetGroup } from './discovery-snapshot.js';
 import type { Kubectl } from './kubectl.js';

@@ -9,7 +9,7 @@
 // from PostgreSQL after the round started can always be applied.
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
-import type { Ring } from '../ring/ring.js';
+import type { Ring } from '@kvring/client/ring';
 import type { MemoryStore } from '../store/memory-store.js';
 import type { DurableRow } from './coordinator.js';
 

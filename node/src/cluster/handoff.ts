@@ -6,7 +6,7 @@
 import { PeerStatus, WriteCause } from '../gen/kvring/v1/peer.js';
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
-import type { Ring } from '../ring/ring.js';
+import type { Ring } from '@kvring/client/ring';
 import type { MemoryStore } from '../store/memory-store.js';
 import type { ReplicaHandle } from './replica.js';
 

@@ -3,7 +3,7 @@
 // an address change (a pod restarted with a new IP) only reconnects.
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
-import { Ring } from '../ring/ring.js';
+import { Ring } from '@kvring/client/ring';
 import type { Discovery, MemberMap } from './discovery.js';
 import type { LocalHandle } from './local-handle.js';
 import { RingPlacement } from './placement.js';

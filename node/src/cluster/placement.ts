@@ -1,6 +1,6 @@
 // The ring plus a handle per member: turns a key into the replica handles of
 // its preference list. The ring is rebuilt only when the member names change.
-import { Ring } from '../ring/ring.js';
+import { Ring } from '@kvring/client/ring';
 import type { Placement } from './coordinator.js';
 import type { ReplicaHandle } from './replica.js';
 

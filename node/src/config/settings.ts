@@ -2,7 +2,7 @@
 // --flag, its default and how it is parsed. One table, so that the error for
 // a bad value always names the setting, and the README's table has one
 // source.
-import { parseBytes, parseDurationMs } from './units.js';
+import { parseBytes, parseDurationMs } from '@kvring/format/units';
 
 export type Kind = 'string' | 'int' | 'bytes' | 'duration' | 'bool';
 

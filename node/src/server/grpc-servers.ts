@@ -23,16 +23,15 @@ const SERVER_OPTIONS = {
   'grpc.max_concurrent_streams': 1000,
 };
 
-/** The node/proto directory, found from this file whether it runs from src/ or dist/. */
+/** The proto directory (the repository's, or the image's /app/proto), found from this file whether it runs from src/ or dist/. */
 export function protoDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 8; i++) {
-    const candidate = join(dir, 'node', 'proto');
+    const candidate = join(dir, 'proto');
     if (existsSync(join(candidate, 'kvring', 'v1', 'kvring.proto'))) return candidate;
-    if (existsSync(join(dir, 'proto', 'kvring', 'v1', 'kvring.proto'))) return join(dir, 'proto');
     dir = dirname(dir);
   }
-  throw new Error('node/proto not found next to the program (reflection needs the .proto files)');
+  throw new Error('proto/ not found next to the program (reflection needs the .proto files)');
 }
 
 /** The reflection service's own .proto files, shipped in @grpc/reflection. */

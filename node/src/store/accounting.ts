@@ -5,7 +5,7 @@
 //
 // The constants estimate V8's cost beyond the raw key and value bytes on a
 // 64-bit Node 20 (no pointer compression). Measured with
-// `node --expose-gc dist/node/src/bench/ring-bench.js` (section "memory per
+// `node --expose-gc bench/dist/ring-bench.js` (section "memory per
 // entry"): fill a store with 200k entries of 16-character keys, half of them
 // with a TTL, and divide the growth of heapUsed + arrayBuffers after a full
 // GC by the entry count:

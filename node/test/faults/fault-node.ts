@@ -5,8 +5,8 @@
 // forks and would take the signals meant for the node). It tells an exit
 // the suite caused (kill, stop) from a crash.
 import { appendFileSync, existsSync } from 'node:fs';
-import { NODE_MAIN } from '../../src/dev/local-cluster.js';
-import { Child } from '../../src/dev/process.js';
+import { NODE_MAIN } from '@kvring/devcluster/local-cluster';
+import { Child } from '@kvring/devcluster/process';
 
 export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 

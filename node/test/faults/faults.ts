@@ -1,7 +1,7 @@
 // Fault injectors. Each is bounded in time, records its start and its heal
 // in the history (Porcupine shows them beside the operations), and leaves
 // the system healed when it returns, also when it throws.
-import type { DemoLegacyConfig } from '../../src/demo-legacy/server.js';
+import type { DemoLegacyConfig } from '@kvring/demo-legacy/server';
 import type { FaultEnv } from './env.js';
 import type { HistoryRecorder } from './history.js';
 import { timeToSeeDown } from './probes.js';

@@ -2,6 +2,8 @@
 // file, one at a time (each runs three nodes, PostgreSQL and the legacy API
 // in namespaces of its own). `make test` does not run these; it runs the
 // checker's unit tests (*.test.ts) beside them.
+import { moduleNameMapper, modulePathIgnorePatterns } from '../../../jest.modules.js';
+
 export default {
   rootDir: '../../..',
   testEnvironment: 'node',
@@ -9,7 +11,8 @@ export default {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }],
   },
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper,
+  modulePathIgnorePatterns,
   testMatch: ['<rootDir>/node/test/faults/scenarios/*.faults.ts'],
   testTimeout: 600_000,
   maxWorkers: 1,

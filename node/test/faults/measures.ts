@@ -1,7 +1,7 @@
 // Measurements that are figures rather than checks: availability of GET and
 // SET as a user's client sees it (the library's retry on another node
 // included) while a node is down, and legacy calls under a herd of misses.
-import { KvClient } from '../../src/client/client.js';
+import { KvClient } from '@kvring/client';
 import type { FaultEnv } from './env.js';
 import { sleep } from './faults.js';
 

@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KvClient } from '../../src/client/client.js';
+import { KvClient } from '@kvring/client';
 import { check, type FinalRead, type FinalRow } from './checker.js';
 import { startFaultEnv, type FaultEnv } from './env.js';
 import { healEverything, newFigures, sleep, type FaultContext, type FaultFigures } from './faults.js';

@@ -11,10 +11,10 @@
 // client library's retry on another node never turns one operation into
 // two; a worker moves to another node on its next request instead. Every
 // value is unique, so a read names the write it saw.
-import { KvClient, Source } from '../../src/client/client.js';
+import { KvClient, Source } from '@kvring/client';
 import { describeError, outcomeOfError, type ErrorLike } from './classify.js';
 import type { HistoryRecorder, InvokeEvent, OpKind, Outcome } from './history.js';
-import { seededRandom } from '../support/prng.js';
+import { seededRandom } from '@kvring/test-support/prng';
 
 export interface WorkloadNode {
   readonly name: string;

@@ -5,7 +5,7 @@
 // the faults stop every replica converges to PostgreSQL.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { credentials } from '@grpc/grpc-js';
-import { KvClient } from '../../src/client/client.js';
+import { KvClient } from '@kvring/client';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 

@@ -1,4 +1,4 @@
-// The compiled `kvring` CLI (dist/node/src/cli/main.js) run as a child
+// The compiled `kvring` CLI (cli/dist/main.js) run as a child
 // process against three real node processes, a real PostgreSQL and the real
 // demo legacy API: its output and exit codes are what scripts rely on.
 import { spawn } from 'node:child_process';
@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/pg/embedded.js';
-import { randomSubnet, startLocalCluster, type LocalCluster } from '../../src/dev/local-cluster.js';
+import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/devcluster/embedded-postgres';
+import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { startLegacyProcess, type LegacyProcess } from '../support/legacy.js';
 
-const CLI = fileURLToPath(new URL('../../../dist/node/src/cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
 
 let postgres: EmbeddedPostgresHandle | undefined;
 let legacy: LegacyProcess | undefined;

@@ -7,13 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import pg from 'pg';
-import { KvClient, MemberState, type ClusterInfoResponse } from '../../src/client/client.js';
+import { KvClient, MemberState, type ClusterInfoResponse } from '@kvring/client';
 import {
   LocalNode,
   randomSubnet,
   startLocalCluster,
   type LocalCluster,
-} from '../../src/dev/local-cluster.js';
+} from '@kvring/devcluster/local-cluster';
 import { TestDnsServer } from '../support/dns-server.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 

@@ -3,9 +3,9 @@
 // warm (nothing is lost either way: PostgreSQL has every key).
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { credentials } from '@grpc/grpc-js';
-import { KvClient } from '../../src/client/client.js';
+import { KvClient } from '@kvring/client';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
-import { Ring } from '../../src/ring/ring.js';
+import { Ring } from '@kvring/client/ring';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 let env: TestEnv;

@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { connect } from 'node:net';
 import { Client, Metadata, credentials, type ServiceError } from '@grpc/grpc-js';
-import { KvClient } from '../../src/client/client.js';
-import { seededRandom } from '../support/prng.js';
+import { KvClient } from '@kvring/client';
+import { seededRandom } from '@kvring/test-support/prng';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 let env: TestEnv;

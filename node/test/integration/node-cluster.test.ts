@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials, status } from '@grpc/grpc-js';
 import { CacheServiceClient } from '../../src/gen/cache/cache.js';
-import { KvClient, KvClientError, MemberState, Source } from '../../src/client/client.js';
+import { KvClient, KvClientError, MemberState, Source } from '@kvring/client';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 let env: TestEnv;

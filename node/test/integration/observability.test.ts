@@ -16,9 +16,9 @@ import {
 } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { service as healthService } from 'grpc-health-check';
-import { KvClient, KvClientError, Source } from '../../src/client/client.js';
+import { KvClient, KvClientError, Source } from '@kvring/client';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
-import type { LocalNode } from '../../src/dev/local-cluster.js';
+import type { LocalNode } from '@kvring/devcluster/local-cluster';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 let env: TestEnv;

@@ -6,7 +6,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { launchEmbeddedPostgres } from '../../src/pg/embedded.js';
+import { launchEmbeddedPostgres } from '@kvring/devcluster/embedded-postgres';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const cleanup: (() => Promise<void>)[] = [];

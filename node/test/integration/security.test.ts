@@ -2,8 +2,8 @@
 // authentication, on 3 real node processes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
-import { KvClient, KvClientError } from '../../src/client/client.js';
-import { randomSubnet, startLocalCluster, type LocalCluster } from '../../src/dev/local-cluster.js';
+import { KvClient, KvClientError } from '@kvring/client';
+import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import { makeCerts, type CertFiles } from '../support/certs.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';

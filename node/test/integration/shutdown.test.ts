@@ -4,7 +4,7 @@
 // its shutdown is lost: each is in PostgreSQL and reads back through the
 // nodes that remain. Three real nodes, a real PostgreSQL and the demo legacy API.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KvClient, KvClientError } from '../../src/client/client.js';
+import { KvClient, KvClientError } from '@kvring/client';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials } from '@grpc/grpc-js';
 import { CacheServiceClient } from '../../src/gen/cache/cache.js';
-import { MemberState, Source } from '../../src/client/client.js';
+import { MemberState, Source } from '@kvring/client';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 const DEFAULT_TTL_MS = 2000;

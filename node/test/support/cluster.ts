@@ -1,8 +1,8 @@
 // One real test environment: embedded PostgreSQL, the demo legacy API as a
 // process, and N node processes on their own loopback addresses.
 import pg from 'pg';
-import { startLocalCluster, type LocalCluster } from '../../src/dev/local-cluster.js';
-import { KvClient } from '../../src/client/client.js';
+import { startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
+import { KvClient } from '@kvring/client';
 import { startPostgres, type TestPostgres } from './postgres.js';
 import { startLegacyProcess, type LegacyProcess } from './legacy.js';
 

@@ -1,17 +1,17 @@
 // Starts the demo legacy API as a real child process (the compiled
-// dist/node/src/demo-legacy/main.js, which `make test` builds before jest
+// demo-legacy/dist/main.js, which `make test` builds before jest
 // runs) and drives its admin hooks over HTTP.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import type { DemoLegacyConfig, DemoLegacyStats } from '../../src/demo-legacy/server.js';
+import type { DemoLegacyConfig, DemoLegacyStats } from '@kvring/demo-legacy/server';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const DEMO_LEGACY_MAIN = `${ROOT}dist/node/src/demo-legacy/main.js`;
-const SOURCES = `${ROOT}node/src/demo-legacy/`;
-const COMPILED = `${ROOT}dist/node/src/demo-legacy/`;
+export const DEMO_LEGACY_MAIN = `${ROOT}demo-legacy/dist/main.js`;
+const SOURCES = `${ROOT}demo-legacy/src/`;
+const COMPILED = `${ROOT}demo-legacy/dist/`;
 
 export interface LegacyProcessOptions {
   host?: string;
@@ -46,7 +46,7 @@ export interface LegacyProcess {
 export function assertDemoLegacyBuilt(): void {
   if (!existsSync(DEMO_LEGACY_MAIN)) {
     throw new Error(
-      `${DEMO_LEGACY_MAIN} is missing: build it with \`npx tsc -p tsconfig.build.json\` ` +
+      `${DEMO_LEGACY_MAIN} is missing: build it with \`make build\` ` +
         '(`make test` builds before running jest)',
     );
   }
@@ -61,7 +61,7 @@ export function assertDemoLegacyBuilt(): void {
     }
     if (compiledAt < statSync(`${SOURCES}${name}`).mtimeMs) {
       throw new Error(
-        `${compiled} is missing or older than node/src/demo-legacy/${name}: rebuild with ` +
+        `${compiled} is missing or older than demo-legacy/src/${name}: rebuild with ` +
           '`npx tsc -p tsconfig.build.json` (`make test` builds before running jest)',
       );
     }

@@ -5,7 +5,7 @@ import {
   launchEmbeddedPostgres,
   type EmbeddedPostgresHandle,
   type EmbeddedPostgresOptions,
-} from '../../src/pg/embedded.js';
+} from '@kvring/devcluster/embedded-postgres';
 import type { PgStoreOptions } from '../../src/pg/store.js';
 
 export type TestPostgres = EmbeddedPostgresHandle;

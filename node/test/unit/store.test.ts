@@ -7,7 +7,7 @@ import {
   type Entry,
   type MemoryStoreOptions,
 } from '../../src/store/memory-store.js';
-import { seededRandom as mulberry32 } from '../support/prng.js';
+import { seededRandom as mulberry32 } from '@kvring/test-support/prng';
 
 /** A store on a clock the test moves by hand. */
 function storeWithClock(opts: Partial<MemoryStoreOptions> = {}): {

@@ -2,7 +2,7 @@
 // shows, the defaults, and that every CEL rule rejects its bad spec with
 // its message (through apply and through the scale subresource).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ControlPlane } from '../../../e2e/harness/index.js';
+import { ControlPlane } from '@kvring/control-plane';
 
 let cp: ControlPlane;
 const NS = 'crd-test';

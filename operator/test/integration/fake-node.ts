@@ -9,7 +9,7 @@ import {
   MemberState,
   type ClusterInfoResponse,
   type DrainResponse,
-} from '../../../node/src/gen/kvring/v1/kvring.js';
+} from '@kvring/client/proto';
 
 export interface FakeView {
   members: string[];

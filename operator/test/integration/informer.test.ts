@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { eventually } from '../../../e2e/harness/index.js';
+import { eventually } from '@kvring/control-plane';
 import type { KubeObject } from '../../src/api/types.js';
 import { realClock } from '../../src/clock.js';
 import { KubeClient } from '../../src/kube/client.js';

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ControlPlane, eventually, freePort, REPO_ROOT, terminate } from '../../../e2e/harness/index.js';
+import { ControlPlane, eventually, freePort, REPO_ROOT, terminate } from '@kvring/control-plane';
 
 const NS = 'le-test';
 const LEASE_MS = 4_000;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { join } from 'node:path';
-import { ControlPlane, eventually, REPO_ROOT } from '../../../e2e/harness/index.js';
+import { ControlPlane, eventually, REPO_ROOT } from '@kvring/control-plane';
 import type { KVCluster } from '../../src/api/types.js';
 import { silentLogger } from '../../src/log.js';
 import { Operator } from '../../src/operator.js';

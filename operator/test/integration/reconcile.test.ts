@@ -3,7 +3,7 @@
 // status, and plays the pods with Pod objects whose status points at fake
 // nodes on loopback addresses.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ControlPlane, eventually } from '../../../e2e/harness/index.js';
+import { ControlPlane, eventually } from '@kvring/control-plane';
 import type { Condition, KVCluster } from '../../src/api/types.js';
 import { silentLogger } from '../../src/log.js';
 import { Operator } from '../../src/operator.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findBinaries, MissingBinariesError, pinnedVersions } from '../../../e2e/harness/binaries.js';
+import { findBinaries, MissingBinariesError, pinnedVersions } from '@kvring/control-plane';
 
 describe('finding the Kubernetes test binaries', () => {
   it('fails, naming the build script, when they are missing (tests never skip)', () => {

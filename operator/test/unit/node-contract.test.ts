@@ -1,7 +1,7 @@
 // The contract with the node: the environment the operator gives a pod must
 // load with the node's own configuration parser, and mean what the spec says.
 import { describe, expect, it } from '@jest/globals';
-import { loadConfig } from '../../../node/src/config/config.js';
+import { loadConfig } from '@kvring/node/config/config';
 import { defaultContext } from '../../src/builders/context.js';
 import { desiredObjects } from '../../src/builders/desired.js';
 import { cluster } from './fixtures.js';

@@ -1,14 +1,14 @@
-// The built operator (dist/operator/src/main.js) as a process, with the
+// The built operator (operator/dist/main.js) as a process, with the
 // arguments the chart's Deployment gives it, talking to a test API server
 // as a ServiceAccount: what a pod of the chart's Deployment would do.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Child } from '../../../node/src/dev/process.js';
-import type { ControlPlane } from '../../../e2e/harness/index.js';
-import { freePort } from '../../../e2e/harness/index.js';
+import { Child } from '@kvring/devcluster/process';
+import type { ControlPlane } from '@kvring/control-plane';
+import { freePort } from '@kvring/control-plane';
 import { REPO_ROOT } from './tools.js';
 
-export const OPERATOR_MAIN = join(REPO_ROOT, 'dist', 'operator', 'src', 'main.js');
+export const OPERATOR_MAIN = join(REPO_ROOT, 'operator', 'dist', 'main.js');
 
 /** A kubeconfig that authenticates with a ServiceAccount token (kubectl create token). */
 export async function serviceAccountKubeconfig(

@@ -4,10 +4,10 @@
 // to get it, never a silent skip.
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { findBinaries, pinnedVersions, REPO_ROOT, run } from '../../../e2e/harness/index.js';
+import { findBinaries, pinnedVersions, REPO_ROOT, run } from '@kvring/control-plane';
 
 export { REPO_ROOT };
-export { run, runOk, type RunOptions, type RunResult } from '../../../e2e/harness/index.js';
+export { run, runOk, type RunOptions, type RunResult } from '@kvring/control-plane';
 
 export const CHART_DIR = join(REPO_ROOT, 'helm', 'kvring-operator');
 export const MANIFESTS_DIR = join(REPO_ROOT, 'manifests');

@@ -1,0 +1,250 @@
+// The TypeScript client of kvring. It talks to any node; ring-aware mode
+// learns the ring from ClusterInfo and sends each key straight to one of its
+// replicas (the coordinator then saves a network hop for its local replica).
+import {
+  Metadata,
+  credentials as grpcCredentials,
+  type CallOptions,
+  type ChannelCredentials,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import {
+  AdminServiceClient,
+  KVServiceClient,
+  MemberState,
+  Source,
+  type ClusterInfoResponse,
+  type DrainResponse,
+} from './gen/kvring/v1/kvring.js';
+import { Ring } from './ring/ring.js';
+
+export { MemberState, Source };
+export type { ClusterInfoResponse, DrainResponse };
+
+export interface ClientOptions {
+  /** Send each key to one of its replicas (learned from ClusterInfo). Default false. */
+  readonly ringAware?: boolean;
+  /** Per-call deadline in ms (default 10 s). */
+  readonly timeoutMs?: number;
+  /** Bearer token when the nodes require authentication. */
+  readonly token?: string;
+  readonly credentials?: ChannelCredentials;
+}
+
+export interface GetResult {
+  readonly found: boolean;
+  readonly value: Buffer;
+  readonly version: number;
+  readonly source: Source;
+}
+
+/** A failed call: the gRPC status code and the node's message. */
+export class KvClientError extends Error {
+  override readonly name = 'KvClientError';
+  constructor(
+    readonly code: number,
+    readonly details: string,
+    readonly address: string,
+  ) {
+    super(`${address}: ${details}`);
+  }
+}
+
+const CHANNEL_OPTIONS = {
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+};
+
+interface Channel {
+  readonly address: string;
+  readonly kv: KVServiceClient;
+  readonly admin: AdminServiceClient;
+}
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  opts: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: Res) => void,
+) => unknown;
+
+export class KvClient {
+  private readonly channels = new Map<string, Channel>();
+  private readonly seeds: string[];
+  private next = 0;
+  private ring: Ring | undefined;
+  private memberAddress = new Map<string, string>();
+  private n = 3;
+  private readonly md = new Metadata();
+  private readonly avoidUntil = new Map<string, number>();
+  private readonly creds: ChannelCredentials;
+
+  constructor(
+    addresses: string | readonly string[],
+    private readonly opts: ClientOptions = {},
+  ) {
+    this.seeds = typeof addresses === 'string' ? addresses.split(',').map((a) => a.trim()) : [...addresses];
+    if (this.seeds.length === 0 || this.seeds.some((a) => !a))
+      throw new Error('KvClient: no node address given');
+    if (opts.token) this.md.set('authorization', `Bearer ${opts.token}`);
+    this.creds = opts.credentials ?? grpcCredentials.createInsecure();
+  }
+
+  async get(key: string): Promise<GetResult> {
+    const ch = this.channelFor(key);
+    const r = await this.call(ch, ch.kv.get, { key });
+    return { found: r.found, value: r.value, version: r.version, source: r.source };
+  }
+
+  async set(key: string, value: Buffer | string, opts: { ttlMs?: number } = {}): Promise<number> {
+    const ch = this.channelFor(key);
+    const r = await this.call(ch, ch.kv.set, { key, value: toBuffer(value), ttlMs: opts.ttlMs ?? 0 });
+    return r.version;
+  }
+
+  async delete(key: string): Promise<number> {
+    const ch = this.channelFor(key);
+    return (await this.call(ch, ch.kv.delete, { key })).version;
+  }
+
+  async mget(
+    keys: readonly string[],
+  ): Promise<Array<{ key: string; found: boolean; value: Buffer; version: number }>> {
+    const ch = this.anyChannel();
+    return (await this.call(ch, ch.kv.mGet, { keys: [...keys] })).items;
+  }
+
+  async mset(
+    entries: ReadonlyArray<{ key: string; value: Buffer | string; ttlMs?: number }>,
+  ): Promise<Array<{ key: string; version: number; code: number; message: string }>> {
+    const ch = this.anyChannel();
+    const req = {
+      entries: entries.map((e) => ({ key: e.key, value: toBuffer(e.value), ttlMs: e.ttlMs ?? 0 })),
+    };
+    return (await this.call(ch, ch.kv.mSet, req)).results;
+  }
+
+  async clusterInfo(address?: string): Promise<ClusterInfoResponse> {
+    const ch = address ? this.channel(address) : this.anyChannel();
+    return this.call(ch, ch.kv.clusterInfo, {});
+  }
+
+  /** Asks the node at `address` to hand its keys to the members that remain without `leaving`. */
+  async drain(address: string, leaving: readonly string[]): Promise<DrainResponse> {
+    const ch = this.channel(address);
+    return this.call(ch, ch.admin.drain, { leaving: [...leaving] }, 10 * 60_000);
+  }
+
+  /** Learns the ring from a node (ring-aware routing). */
+  async refreshRing(): Promise<void> {
+    const info = await this.clusterInfo();
+    this.ring = new Ring(
+      info.members.map((m) => m.name),
+      { vnodes: info.vnodes },
+    );
+    this.n = info.replicationFactor;
+    this.memberAddress = new Map(info.members.map((m) => [m.name, m.clientAddress]));
+  }
+
+  close(): void {
+    for (const ch of this.channels.values()) {
+      ch.kv.close();
+      ch.admin.close();
+    }
+    this.channels.clear();
+  }
+
+  private channelFor(key: string): Channel {
+    if (!this.opts.ringAware || this.ring === undefined) return this.anyChannel();
+    // Spread keys over their replicas rather than always the primary.
+    const prefs = this.ring.preferenceList(key, this.n);
+    const name = prefs[(this.next++ & 0x7fffffff) % prefs.length]!;
+    const address = this.memberAddress.get(name);
+    return address ? this.channel(address) : this.anyChannel();
+  }
+
+  private anyChannel(): Channel {
+    const now = Date.now();
+    for (let i = 0; i < this.seeds.length; i++) {
+      const address = this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!;
+      const avoid = this.avoidUntil.get(address);
+      if (avoid === undefined || avoid < now) return this.channel(address);
+    }
+    return this.channel(this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!);
+  }
+
+  private channel(address: string): Channel {
+    let ch = this.channels.get(address);
+    if (ch === undefined) {
+      ch = {
+        address,
+        kv: new KVServiceClient(address, this.creds, CHANNEL_OPTIONS),
+        admin: new AdminServiceClient(address, this.creds, CHANNEL_OPTIONS),
+      };
+      this.channels.set(address, ch);
+    }
+    return ch;
+  }
+
+  /**
+   * One call; when the node is unreachable (UNAVAILABLE) and other nodes
+   * were given, the same method is tried on the next one, and the failed
+   * address is avoided for a second. Every node coordinates every key, so
+   * any of them can serve the request.
+   */
+  private async call<Req, Res>(
+    ch: Channel,
+    method: Unary<Req, Res>,
+    req: Req,
+    timeoutMs?: number,
+  ): Promise<Res> {
+    const name = methodName(ch, method as unknown);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.callOnce(ch, method, req, timeoutMs);
+      } catch (err) {
+        const e = err as KvClientError;
+        if (e.code !== UNAVAILABLE || attempt + 1 >= this.seeds.length || name === undefined) throw err;
+        // A write PostgreSQL already committed is in doubt, not refused:
+        // sending it again would apply it twice.
+        if (e.details.includes('committed in PostgreSQL')) throw err;
+        this.avoidUntil.set(ch.address, Date.now() + 1000);
+        ch = this.anyChannel();
+        method = (name.service === 'kv' ? ch.kv[name.method] : ch.admin.drain) as unknown as Unary<Req, Res>;
+      }
+    }
+  }
+
+  private callOnce<Req, Res>(
+    ch: Channel,
+    method: Unary<Req, Res>,
+    req: Req,
+    timeoutMs?: number,
+  ): Promise<Res> {
+    const target = method === (ch.admin.drain as unknown) ? ch.admin : ch.kv;
+    const deadline = Date.now() + (timeoutMs ?? this.opts.timeoutMs ?? 10_000);
+    return new Promise<Res>((resolve, reject) => {
+      method.call(target, req, this.md, { deadline }, (err, res) => {
+        if (err) reject(new KvClientError(err.code, err.details || err.message, ch.address));
+        else resolve(res);
+      });
+    });
+  }
+}
+
+const UNAVAILABLE = 14;
+const KV_METHODS = ['get', 'set', 'delete', 'mGet', 'mSet', 'clusterInfo'] as const;
+
+function methodName(
+  ch: Channel,
+  method: unknown,
+):
+  { service: 'kv'; method: (typeof KV_METHODS)[number] } | { service: 'admin'; method: 'drain' } | undefined {
+  for (const m of KV_METHODS) if (ch.kv[m] === method) return { service: 'kv', method: m };
+  if (ch.admin.drain === method) return { service: 'admin', method: 'drain' };
+  return undefined;
+}
+
+function toBuffer(v: Buffer | string): Buffer {
+  return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}

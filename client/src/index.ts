@@ -1,0 +1,2 @@
+// @kvring/client: the TypeScript client of kvring.
+export * from './client.js';
