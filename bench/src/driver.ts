@@ -121,7 +121,7 @@ class ThreadedDriver implements LoadDriver {
           const ops = shares[i]!;
           const req = { type: 'run' as const, phase: { ...phase, ops, firstOp, keySpace: spec.ops } };
           firstOp += ops;
-          return ops > 0 ? this.ask(w, req) : undefined;
+          return ops > 0 ? this.ask(w, req) : Promise.resolve(undefined);
         }),
       );
       const parts: Array<{ result: LoadResult; histogram: LatencyHistogram }> = [];

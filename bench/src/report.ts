@@ -123,8 +123,8 @@ export function throughputRatios(rows: readonly FigureRow[], target: string, ref
     out.push({
       op: r.op,
       ratio: r.opsPerSec / ref.opsPerSec,
-      cpuRatio: measured ? r.serverCpuMsPerOp! / refCpu : null,
-      cpuRatioWithPostgres: measured ? (r.serverCpuMsPerOp! + (r.postgresCpuMsPerOp ?? 0)) / refCpu : null,
+      cpuRatio: measured ? r.serverCpuMsPerOp / refCpu : null,
+      cpuRatioWithPostgres: measured ? (r.serverCpuMsPerOp + (r.postgresCpuMsPerOp ?? 0)) / refCpu : null,
     });
   }
   return out;

@@ -60,7 +60,8 @@ export async function gatherStatus(connect: ConnectFn, addresses: readonly strin
       lastError = err;
     }
   }
-  if (info === undefined || asked === undefined) throw lastError ?? new Error('no address to ask');
+  if (info === undefined || asked === undefined)
+    throw lastError instanceof Error ? lastError : new Error('no address to ask');
   const first = info;
   const members = await Promise.all(
     first.members.map(async (m): Promise<MemberView> => {

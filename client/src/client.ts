@@ -92,26 +92,26 @@ export class KvClient {
 
   async get(key: string): Promise<GetResult> {
     const ch = this.channelFor(key);
-    const r = await this.call(ch, ch.kv.get, { key });
+    const r = await this.call(ch, 'get', { key });
     return { found: r.found, value: r.value, version: r.version, source: r.source };
   }
 
   async set(key: string, value: Buffer | string, opts: { ttlMs?: number } = {}): Promise<number> {
     const ch = this.channelFor(key);
-    const r = await this.call(ch, ch.kv.set, { key, value: toBuffer(value), ttlMs: opts.ttlMs ?? 0 });
+    const r = await this.call(ch, 'set', { key, value: toBuffer(value), ttlMs: opts.ttlMs ?? 0 });
     return r.version;
   }
 
   async delete(key: string): Promise<number> {
     const ch = this.channelFor(key);
-    return (await this.call(ch, ch.kv.delete, { key })).version;
+    return (await this.call(ch, 'delete', { key })).version;
   }
 
   async mget(
     keys: readonly string[],
   ): Promise<Array<{ key: string; found: boolean; value: Buffer; version: number }>> {
     const ch = this.anyChannel();
-    return (await this.call(ch, ch.kv.mGet, { keys: [...keys] })).items;
+    return (await this.call(ch, 'mGet', { keys: [...keys] })).items;
   }
 
   async mset(
@@ -121,18 +121,18 @@ export class KvClient {
     const req = {
       entries: entries.map((e) => ({ key: e.key, value: toBuffer(e.value), ttlMs: e.ttlMs ?? 0 })),
     };
-    return (await this.call(ch, ch.kv.mSet, req)).results;
+    return (await this.call(ch, 'mSet', req)).results;
   }
 
   async clusterInfo(address?: string): Promise<ClusterInfoResponse> {
     const ch = address ? this.channel(address) : this.anyChannel();
-    return this.call(ch, ch.kv.clusterInfo, {});
+    return this.call(ch, 'clusterInfo', {});
   }
 
   /** Asks the node at `address` to hand its keys to the members that remain without `leaving`. */
   async drain(address: string, leaving: readonly string[]): Promise<DrainResponse> {
     const ch = this.channel(address);
-    return this.call(ch, ch.admin.drain, { leaving: [...leaving] }, 10 * 60_000);
+    return this.call(ch, 'drain', { leaving: [...leaving] }, 10 * 60_000);
   }
 
   /** Learns the ring from a node (ring-aware routing). */
@@ -190,41 +190,43 @@ export class KvClient {
    * One call; when the node is unreachable (UNAVAILABLE) and other nodes
    * were given, the same method is tried on the next one, and the failed
    * address is avoided for a second. Every node coordinates every key, so
-   * any of them can serve the request.
+   * any of them can serve a data request. An administrative call (drain)
+   * names its node and is never sent to another one.
    */
-  private async call<Req, Res>(
+  private async call<M extends MethodName>(
     ch: Channel,
-    method: Unary<Req, Res>,
-    req: Req,
+    method: M,
+    req: RequestOf<M>,
     timeoutMs?: number,
-  ): Promise<Res> {
-    const name = methodName(ch, method as unknown);
+  ): Promise<ResponseOf<M>> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.callOnce(ch, method, req, timeoutMs);
       } catch (err) {
         const e = err as KvClientError;
-        if (e.code !== UNAVAILABLE || attempt + 1 >= this.seeds.length || name === undefined) throw err;
+        if (e.code !== UNAVAILABLE || attempt + 1 >= this.seeds.length || method === 'drain') throw err;
         // A write PostgreSQL already committed is in doubt, not refused:
         // sending it again would apply it twice.
         if (e.details.includes('committed in PostgreSQL')) throw err;
         this.avoidUntil.set(ch.address, Date.now() + 1000);
         ch = this.anyChannel();
-        method = (name.service === 'kv' ? ch.kv[name.method] : ch.admin.drain) as unknown as Unary<Req, Res>;
       }
     }
   }
 
-  private callOnce<Req, Res>(
+  private callOnce<M extends MethodName>(
     ch: Channel,
-    method: Unary<Req, Res>,
-    req: Req,
+    method: M,
+    req: RequestOf<M>,
     timeoutMs?: number,
-  ): Promise<Res> {
-    const target = method === (ch.admin.drain as unknown) ? ch.admin : ch.kv;
+  ): Promise<ResponseOf<M>> {
     const deadline = Date.now() + (timeoutMs ?? this.opts.timeoutMs ?? 10_000);
-    return new Promise<Res>((resolve, reject) => {
-      method.call(target, req, this.md, { deadline }, (err, res) => {
+    // The generated clients' methods, looked up by name (the method is
+    // called with its client as `this`).
+    const target = method === 'drain' ? ch.admin : ch.kv;
+    const fn = (target as unknown as Record<MethodName, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
+    return new Promise<ResponseOf<M>>((resolve, reject) => {
+      fn.call(target, req, this.md, { deadline }, (err, res) => {
         if (err) reject(new KvClientError(err.code, err.details || err.message, ch.address));
         else resolve(res);
       });
@@ -233,17 +235,21 @@ export class KvClient {
 }
 
 const UNAVAILABLE = 14;
-const KV_METHODS = ['get', 'set', 'delete', 'mGet', 'mSet', 'clusterInfo'] as const;
 
-function methodName(
-  ch: Channel,
-  method: unknown,
-):
-  { service: 'kv'; method: (typeof KV_METHODS)[number] } | { service: 'admin'; method: 'drain' } | undefined {
-  for (const m of KV_METHODS) if (ch.kv[m] === method) return { service: 'kv', method: m };
-  if (ch.admin.drain === method) return { service: 'admin', method: 'drain' };
-  return undefined;
-}
+type KvMethod = 'get' | 'set' | 'delete' | 'mGet' | 'mSet' | 'clusterInfo';
+type MethodName = KvMethod | 'drain';
+// The request and response types of each method, read off the generated client.
+type Signature<M extends MethodName> = M extends KvMethod ? KVServiceClient[M] : AdminServiceClient['drain'];
+type RequestOf<M extends MethodName> = Parameters<Signature<M>>[0];
+type ResponseOf<M extends MethodName> =
+  Signature<M> extends (
+    req: never,
+    md: Metadata,
+    opts: Partial<CallOptions>,
+    cb: (err: ServiceError | null, res: infer R) => void,
+  ) => unknown
+    ? R
+    : never;
 
 function toBuffer(v: Buffer | string): Buffer {
   return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;

@@ -3,16 +3,27 @@
 // integration and chaos tests, and the benchmark. Runs the compiled node
 // (its package's dist/), so build first.
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Child } from './process.js';
 
-// The programs come from their packages (workspace links in a checkout), so
-// this room never reaches into another's sources.
-const resolveFrom = createRequire(import.meta.url);
-const programOf = (pkg: string): string =>
-  join(dirname(resolveFrom.resolve(`${pkg}/package.json`)), 'dist', 'main.js');
+// The programs come from their packages (workspace links in a checkout),
+// found the way Node finds a package: node_modules/<name> in this folder or
+// an ancestor. So this room never reaches into another's sources.
+function programOf(pkg: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'node_modules', pkg);
+    if (existsSync(join(candidate, 'package.json'))) return join(candidate, 'dist', 'main.js');
+    const parent = dirname(dir);
+    if (parent === dir)
+      throw new Error(
+        `package ${pkg} not found in any node_modules above ${fileURLToPath(import.meta.url)}: run \`npm ci\``,
+      );
+    dir = parent;
+  }
+}
 export const NODE_MAIN = programOf('@kvring/node');
 export const LEGACY_MAIN = programOf('@kvring/demo-legacy');
 

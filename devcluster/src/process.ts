@@ -47,8 +47,8 @@ export class Child {
       if (spec.echo) process.stdout.write(chunk);
       this.tail = (this.tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 

@@ -76,13 +76,7 @@ export class Controller {
     ]);
     // Only names matter (to map a change to clusters): keep metadata, not secret data.
     this.secrets = mk(RESOURCES.secret, { metadataOnly: true });
-    this.informers = [
-      this.clusters as Informer<KubeObject>,
-      this.statefulSets,
-      this.pods,
-      ...this.owned.values(),
-      this.secrets,
-    ];
+    this.informers = [this.clusters, this.statefulSets, this.pods, ...this.owned.values(), this.secrets];
 
     this.clusters.on({
       onAdd: (c) => this.queue.add(keyOf(c)),

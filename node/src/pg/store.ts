@@ -126,6 +126,7 @@ export class PgStore implements VersionedStore {
       checkKey(op.key);
       checkWrite(op);
     } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the validator's own error (InvalidKeyError, InvalidWriteError), unchanged
       return Promise.reject(err);
     }
     if (this.closing) return Promise.reject(closedError('write'));

@@ -33,7 +33,7 @@ export function unary<Req, Res>(
     c.inc();
   };
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    const denied = ctx.authorize?.(call as ServerUnaryCall<unknown, unknown>);
+    const denied = ctx.authorize?.(call);
     if (denied !== undefined) {
       count(denied.code);
       callback({ code: denied.code, details: denied.details });

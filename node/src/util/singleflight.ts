@@ -22,6 +22,7 @@ export class SingleFlight<K, V> {
     } catch (err) {
       // A synchronous throw is delivered like a rejection, and nothing is
       // left in flight.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- fn's own failure, passed on unchanged
       return Promise.reject(err);
     }
     // The entry is removed before any caller's continuation runs, so a caller

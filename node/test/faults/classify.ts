@@ -24,7 +24,7 @@ const NOT_SENT = /^No connection established/;
 export function outcomeOfError(kind: OpKind, err: ErrorLike): Outcome {
   if (kind === 'read') return 'fail';
   const code = typeof err.code === 'number' ? err.code : undefined;
-  const details = typeof err.details === 'string' ? err.details : String(err.message ?? '');
+  const details = typeof err.details === 'string' ? err.details : messageOf(err);
   if (code === status.INVALID_ARGUMENT) return 'fail';
   if (code === status.UNAVAILABLE && (PRE_COMMIT_REFUSAL.test(details) || NOT_SENT.test(details)))
     return 'fail';
@@ -40,6 +40,10 @@ const CODE_NAMES = new Map<number, string>(
 /** "UNAVAILABLE: only 1 of 3 replicas ..." for the history file. */
 export function describeError(err: ErrorLike): string {
   const code = typeof err.code === 'number' ? (CODE_NAMES.get(err.code) ?? String(err.code)) : 'ERROR';
-  const details = typeof err.details === 'string' ? err.details : String(err.message ?? err);
+  const details = typeof err.details === 'string' ? err.details : messageOf(err);
   return `${code}: ${details}`.slice(0, 300);
+}
+
+function messageOf(err: ErrorLike): string {
+  return typeof err.message === 'string' ? err.message : JSON.stringify(err);
 }

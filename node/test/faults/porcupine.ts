@@ -45,7 +45,11 @@ export function runPorcupine(
         const code = (err as { code?: unknown } | null)?.code;
         // 0 linearizable, 1 not, 3 undecided: all print a report.
         if (err && code !== 1 && code !== 3) {
-          reject(new Error(`kvring-porcupine failed (${String(code ?? err.message)}): ${stderr}`));
+          reject(
+            new Error(
+              `kvring-porcupine failed (${typeof code === 'number' || typeof code === 'string' ? code : err.message}): ${stderr}`,
+            ),
+          );
           return;
         }
         try {

@@ -86,12 +86,15 @@ describe('a 3-node cluster', () => {
     const node = env.cluster.nodes[1]!;
     const proto = new CacheServiceClient(node.clientAddress, credentials.createInsecure());
     const call = <Req, Res>(fn: (r: Req, cb: (e: Error | null, res: Res) => void) => unknown, req: Req) =>
-      new Promise<Res>((resolve, reject) => fn.call(proto, req, (e, r) => (e ? reject(e) : resolve(r))));
-    const setRes = await call(proto.set, { key: 'it:proto', value: Buffer.from('from the prototype') });
+      new Promise<Res>((resolve, reject) => fn(req, (e, r) => (e ? reject(e) : resolve(r))));
+    const setRes = await call(proto.set.bind(proto), {
+      key: 'it:proto',
+      value: Buffer.from('from the prototype'),
+    });
     expect(setRes).toEqual({ success: true });
-    const got = await call(proto.get, { key: 'it:proto' });
+    const got = await call(proto.get.bind(proto), { key: 'it:proto' });
     expect(got).toEqual({ value: Buffer.from('from the prototype'), found: true });
-    const missing = await call(proto.get, { key: 'it:proto:absent' });
+    const missing = await call(proto.get.bind(proto), { key: 'it:proto:absent' });
     expect(missing).toEqual({ value: Buffer.alloc(0), found: false });
     proto.close();
     // Same data as kvring.v1: one coordinator behind both APIs.

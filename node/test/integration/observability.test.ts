@@ -276,10 +276,7 @@ describe('health endpoints', () => {
 
   it('reports SERVING through grpc.health.v1.Health on the client and the peer port', async () => {
     // grpc-health-check's definition is a proto-loader one; grpc-js takes it as is.
-    const Health = makeGenericClientConstructor(
-      healthService as Parameters<typeof makeGenericClientConstructor>[0],
-      'Health',
-    );
+    const Health = makeGenericClientConstructor(healthService, 'Health');
     for (const address of [`${node.host}:50051`, `${node.host}:50052`]) {
       const c = new Health(address, credentials.createInsecure());
       try {

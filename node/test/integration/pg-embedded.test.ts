@@ -18,7 +18,7 @@ async function query(url: string, text: string): Promise<pg.QueryResultRow[]> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
   await c.connect();
   try {
-    return (await c.query(text)).rows;
+    return (await c.query<Record<string, unknown>>(text)).rows;
   } finally {
     await c.end();
   }

@@ -119,9 +119,9 @@ describe('group commit', () => {
     // Every write is durable: a fresh connection sees all 200 rows.
     const c = new pg.Client({ connectionString: server.url });
     await c.connect();
-    const n = await c.query(`SELECT count(*)::int AS n FROM "${table}"`);
+    const n = await c.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${table}"`);
     await c.end();
-    expect(n.rows[0].n).toBe(200);
+    expect(n.rows[0]!.n).toBe(200);
   });
 
   it('close() commits the writes still queued before ending the pool', async () => {
@@ -225,13 +225,13 @@ describe('tombstones and TTL', () => {
     const row = await sqlRow(table, 'clock');
     const c = new pg.Client({ connectionString: server.url });
     await c.connect();
-    const check = await c.query(
+    const check = await c.query<{ same: boolean; ttl: unknown }>(
       `SELECT expires_at - updated_at AS ttl, created_at = updated_at AS same FROM "${table}" WHERE key = 'clock'`,
     );
     await c.end();
     expect(row).toMatchObject({ version: '1', tombstone: false });
     expect(check.rows[0]).toMatchObject({ same: true });
-    expect(check.rows[0].ttl).toMatchObject({ minutes: 1 });
+    expect(check.rows[0]!.ttl).toMatchObject({ minutes: 1 });
   });
 });
 

@@ -2,7 +2,7 @@
 // authentication, on 3 real node processes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Metadata, credentials, status } from '@grpc/grpc-js';
-import { KvClient, KvClientError } from '@kvring/client';
+import { KvClient, KvClientError, MemberState } from '@kvring/client';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import { makeCerts, type CertFiles } from '../support/certs.js';
@@ -70,7 +70,7 @@ describe('client port', () => {
     }
     // W = 2 of 3 replicas applied it, so the peers talk to each other.
     const info = await kv.clusterInfo();
-    expect(info.members.every((m) => m.state !== 2)).toBe(true);
+    expect(info.members.every((m) => m.state !== MemberState.MEMBER_STATE_DOWN)).toBe(true);
     kv.close();
   });
 

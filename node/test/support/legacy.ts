@@ -109,7 +109,7 @@ export async function startLegacyProcess(opts: LegacyProcessOptions = {}): Promi
       child.kill('SIGKILL');
       reject(new Error(`demo legacy API did not report its URL within ${limit} ms; output:\n${output}`));
     }, limit);
-    const lines = createInterface({ input: child.stdout! });
+    const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       keep(`${line}\n`);
       try {

@@ -7,7 +7,6 @@ import type {
   V1Affinity,
   V1PodTemplateSpec,
   V1StatefulSet,
-  V1Toleration,
   V1TopologySpreadConstraint,
   V1Volume,
   V1VolumeMount,
@@ -64,8 +63,8 @@ export function buildPodTemplate(
         seccompProfile: { type: 'RuntimeDefault' },
       },
       ...(spec.imagePullSecrets.length > 0 && { imagePullSecrets: spec.imagePullSecrets }),
-      affinity: (sched.affinity as V1Affinity | undefined) ?? defaultAffinity(name),
-      ...(sched.tolerations && { tolerations: sched.tolerations as V1Toleration[] }),
+      affinity: sched.affinity ?? defaultAffinity(name),
+      ...(sched.tolerations && { tolerations: sched.tolerations }),
       ...(sched.nodeSelector && { nodeSelector: sched.nodeSelector }),
       ...(sched.topologySpreadConstraints && {
         topologySpreadConstraints: sched.topologySpreadConstraints as unknown as V1TopologySpreadConstraint[],

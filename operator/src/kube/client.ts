@@ -270,7 +270,7 @@ export class KubeClient {
       if (!res.body) return;
       const decoder = new TextDecoder();
       let buffered = '';
-      for await (const chunk of res.body) {
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
         arm();
         buffered += decoder.decode(chunk, { stream: true });
         let nl: number;
@@ -328,7 +328,7 @@ export class KubeClient {
     const now = Date.now();
     if (!this.dispatcher || now - this.dispatcherAt > 600_000) {
       const old = this.dispatcher;
-      this.dispatcher = ctx.getDispatcher() as Dispatcher | undefined;
+      this.dispatcher = ctx.getDispatcher();
       this.dispatcherAt = now;
       // Let requests in flight (long watches) finish on the old pool.
       void old?.close().catch(() => undefined);

@@ -38,8 +38,10 @@ export class MemoryLeaseStore implements LeaseStore {
   private current: VersionedLease | undefined;
   private version = 0;
 
-  async get(): Promise<VersionedLease | undefined> {
-    return this.current && { record: { ...this.current.record }, version: this.current.version };
+  get(): Promise<VersionedLease | undefined> {
+    return Promise.resolve(
+      this.current && { record: { ...this.current.record }, version: this.current.version },
+    );
   }
 
   async create(record: LeaseRecord): Promise<VersionedLease> {

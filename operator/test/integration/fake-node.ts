@@ -2,7 +2,7 @@
 // kubelet: a real gRPC server on a loopback address of its own (the "pod
 // IP"), answering ClusterInfo with a view the test controls and recording
 // Drain calls, which the test can hold open to observe the operator wait.
-import { Server, ServerCredentials, status, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
+import { Server, ServerCredentials, status, type sendUnaryData } from '@grpc/grpc-js';
 import {
   AdminServiceService,
   KVServiceService,
@@ -19,7 +19,7 @@ export interface FakeView {
 }
 
 function unimplemented(_call: unknown, cb: sendUnaryData<never>): void {
-  cb({ code: status.UNIMPLEMENTED, details: 'fake node' } as ServiceError, null);
+  cb({ code: status.UNIMPLEMENTED, details: 'fake node' }, null);
 }
 
 export class FakeNode {

@@ -65,7 +65,7 @@ describe('desired objects', () => {
       ['http', 8080],
     ]);
     expect(statefulSet.spec!.serviceName).toBe('demo-peers');
-    expect(peerService.spec!.selector).toEqual(statefulSet.spec!.selector!.matchLabels);
+    expect(peerService.spec!.selector).toEqual(statefulSet.spec!.selector.matchLabels);
   });
 
   it('the client Service exposes only the client port to ready pods', () => {

@@ -106,7 +106,7 @@ describe('computeStatus', () => {
   });
 
   it('right after the first apply (a StatefulSet without status yet) the cluster is Creating', () => {
-    const fresh: V1StatefulSet = { ...sts(3, {}), status: undefined as never };
+    const fresh: V1StatefulSet = { ...sts(3, {}), status: undefined };
     const s = computeStatus(input(cluster(), { statefulSet: fresh }));
     expect(cond(s.conditions, 'Progressing')).toEqual({ status: 'True', reason: 'Creating' });
     expect(cond(s.conditions, 'Ready')).toEqual({ status: 'False', reason: 'Creating' });
