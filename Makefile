@@ -54,7 +54,7 @@ test: build typecheck lint k8s-bins ## the one test command: types, lint, unit +
 	  node scripts/jest-totals.mjs .cache/jest.json; exit $$rc
 
 unit: gen ## only the fast unit tests
-	$(JEST) node/test/unit operator/test/unit client/test bench/test demo-legacy/test
+	$(JEST) node/test/unit operator/test/unit client/test cli/test bench/test demo-legacy/test
 
 run: build ## start PostgreSQL, the demo legacy API and 3 nodes on 127.0.0.1-3
 	node devcluster/dist/cluster.js

@@ -16,6 +16,7 @@ export default {
     '<rootDir>/node/test/**/*.test.ts',
     '<rootDir>/operator/test/**/*.test.ts',
     '<rootDir>/client/test/**/*.test.ts',
+    '<rootDir>/cli/test/**/*.test.ts',
     '<rootDir>/bench/test/**/*.test.ts',
     '<rootDir>/demo-legacy/test/**/*.test.ts',
     // Cross-cutting: packaging (chart, manifests, images).

@@ -8,11 +8,12 @@ import { benchCommand } from './bench-command.js';
 import { delCommand, getCommand, mgetCommand, setCommand, type KvCommandContext } from './kv-commands.js';
 import { EXIT_FAILED, EXIT_USAGE, describeError, processIo, type Io } from './output.js';
 import { statusCommand } from './status.js';
+import { ConnectionSettingsError, clientOptions, expandAddresses, type TlsFlags } from './connection.js';
 
 export const DEFAULT_ADDR = '127.0.0.1:50051';
 export const DEFAULT_TIMEOUT_MS = 5000;
 
-interface GlobalOptions {
+interface GlobalOptions extends TlsFlags {
   addr: string[];
   token: string | undefined;
   timeout: number;
@@ -69,7 +70,11 @@ Exit codes: 0 done, 1 the call failed or the key was not found (the gRPC
 status and the node's message go to stderr, e.g. "INVALID_ARGUMENT: key:
 1100 bytes exceeds ..."), 2 the command line was wrong.
 
-Environment: KVRING_ADDR (--addr), KVRING_TOKEN (--token).
+Environment: KVRING_ADDR (--addr), KVRING_TOKEN (--token), KVRING_TLS_CA_FILE,
+KVRING_TLS_CERT_FILE, KVRING_TLS_KEY_FILE, KVRING_TLS_SERVER_NAME (the --tls-*
+flags; in a node's pod the node's own settings make the CLI speak TLS).
+A DNS name in --addr (a headless Service) stands for every address it
+resolves to.
 
 Examples:
   kvring set greeting hello --ttl 30s
@@ -77,6 +82,7 @@ Examples:
   kvring get greeting --addr 127.0.0.3:50051
   kvring mget a b c --json
   kvring cluster status
+  kvring get user:1 --addr demo-headless.kvring.svc:50051 --tls-ca ca.crt --token "$TOKEN"
   kvring bench --ops 20000 --addr 127.0.0.1:50051,127.0.0.2:50051,127.0.0.3:50051`;
 
 /** Runs the CLI with `argv` (without node and the script); resolves with the exit code. */
@@ -87,13 +93,14 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     fn: (client: KvClient, g: GlobalOptions) => Promise<number>,
   ): Promise<void> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    const client = new KvClient(g.addr, { timeoutMs: g.timeout, token: g.token });
+    const client = new KvClient(await expandAddresses(g.addr), connectOptions(g));
     try {
       exitCode = await fn(client, g);
     } finally {
       client.close();
     }
   };
+  const connectOptions = (g: GlobalOptions) => clientOptions(g.addr, { ...g, timeoutMs: g.timeout });
   const kv = (client: KvClient, g: GlobalOptions): KvCommandContext => ({ client, io, json: g.json });
 
   const program = new Command('kvring')
@@ -110,6 +117,24 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
         .argParser(parseAddresses),
     )
     .addOption(new Option('--token <token>', 'bearer token, when the nodes require one').env('KVRING_TOKEN'))
+    .addOption(new Option('--tls', "TLS with the system's CAs (implied by --tls-ca)"))
+    .addOption(
+      new Option('--tls-ca <file>', "PEM CA that signed the nodes' certificate (turns TLS on)").env(
+        'KVRING_TLS_CA_FILE',
+      ),
+    )
+    .addOption(
+      new Option('--tls-cert <file>', 'PEM client certificate, when the port asks for one').env(
+        'KVRING_TLS_CERT_FILE',
+      ),
+    )
+    .addOption(new Option('--tls-key <file>', 'PEM key of --tls-cert').env('KVRING_TLS_KEY_FILE'))
+    .addOption(
+      new Option(
+        '--tls-server-name <name>',
+        "name the nodes' certificate must carry (default: the DNS name in --addr)",
+      ).env('KVRING_TLS_SERVER_NAME'),
+    )
     .option(
       '--timeout <ms>',
       'deadline of each call (500ms, 5s, ...)',
@@ -171,9 +196,12 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     )
     .action(async (o: { strict: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
-      const connect = (address: string): KvClient =>
-        new KvClient(address, { timeoutMs: g.timeout, token: g.token });
-      exitCode = await statusCommand(connect, g.addr, io, { json: g.json, strict: o.strict });
+      const options = connectOptions(g);
+      const connect = (address: string): KvClient => new KvClient(address, options);
+      exitCode = await statusCommand(connect, await expandAddresses(g.addr), io, {
+        json: g.json,
+        strict: o.strict,
+      });
     });
 
   program
@@ -229,6 +257,10 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     return exitCode;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    if (err instanceof ConnectionSettingsError) {
+      io.err(`kvring: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
     io.err(`${describeError(err)}\n`);
     return EXIT_FAILED;
   }

@@ -29,6 +29,11 @@ export interface ClientOptions {
   /** Bearer token when the nodes require authentication. */
   readonly token?: string;
   readonly credentials?: ChannelCredentials;
+  /**
+   * Extra gRPC channel options, e.g. `grpc.ssl_target_name_override` when
+   * nodes are dialled by IP but their certificate names a DNS name.
+   */
+  readonly channelOptions?: Readonly<Record<string, string | number>>;
 }
 
 export interface GetResult {
@@ -78,6 +83,7 @@ export class KvClient {
   private readonly md = new Metadata();
   private readonly avoidUntil = new Map<string, number>();
   private readonly creds: ChannelCredentials;
+  private readonly channelOptions: Record<string, string | number>;
 
   constructor(
     addresses: string | readonly string[],
@@ -88,6 +94,7 @@ export class KvClient {
       throw new Error('KvClient: no node address given');
     if (opts.token) this.md.set('authorization', `Bearer ${opts.token}`);
     this.creds = opts.credentials ?? grpcCredentials.createInsecure();
+    this.channelOptions = { ...CHANNEL_OPTIONS, ...opts.channelOptions };
   }
 
   async get(key: string): Promise<GetResult> {
@@ -178,8 +185,8 @@ export class KvClient {
     if (ch === undefined) {
       ch = {
         address,
-        kv: new KVServiceClient(address, this.creds, CHANNEL_OPTIONS),
-        admin: new AdminServiceClient(address, this.creds, CHANNEL_OPTIONS),
+        kv: new KVServiceClient(address, this.creds, this.channelOptions),
+        admin: new AdminServiceClient(address, this.creds, this.channelOptions),
       };
       this.channels.set(address, ch);
     }

@@ -1,56 +1,27 @@
 // The compiled `kvring` CLI (cli/dist/main.js) run as a child
 // process against three real node processes, a real PostgreSQL and the real
 // demo legacy API: its output and exit codes are what scripts rely on.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/devcluster/embedded-postgres';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { startLegacyProcess, type LegacyProcess } from '../support/legacy.js';
-
-const CLI = fileURLToPath(new URL('../../../cli/dist/main.js', import.meta.url));
+import { CLI, runCli } from '../support/cli.js';
 
 let postgres: EmbeddedPostgresHandle | undefined;
 let legacy: LegacyProcess | undefined;
 let cluster: LocalCluster | undefined;
 let addrs: string[] = [];
 
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly stdoutBytes: Buffer;
-}
-
-/** Runs the CLI with `args` (and `stdin`), bounded to 30 s. */
+/** Runs the CLI with `args` (and `stdin`) against this file's cluster. */
 function kvring(
   args: readonly string[],
   opts: { stdin?: Buffer | string; env?: Record<string, string> } = {},
 ) {
-  return new Promise<CliResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { ...process.env, KVRING_ADDR: addrs.join(','), KVRING_TOKEN: '', ...opts.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      const stdoutBytes = Buffer.concat(out);
-      resolve({
-        code,
-        stdout: stdoutBytes.toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8'),
-        stdoutBytes,
-      });
-    });
-    child.stdin.end(opts.stdin ?? '');
+  return runCli(args, {
+    stdin: opts.stdin,
+    env: { KVRING_ADDR: addrs.join(','), KVRING_TOKEN: '', ...opts.env },
   });
 }
 

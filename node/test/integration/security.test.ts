@@ -6,6 +6,7 @@ import { KvClient, KvClientError, MemberState } from '@kvring/client';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import { makeCerts, type CertFiles } from '../support/certs.js';
+import { runCli } from '../support/cli.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
 const TOKEN = 'sesame-open-' + Math.random().toString(36).slice(2);
@@ -91,6 +92,64 @@ describe('client port', () => {
     const e = await failure(plain.get('sec:a'));
     expect(e.code).toBe(status.UNAVAILABLE);
     plain.close();
+  });
+});
+
+describe('the kvring CLI against the TLS cluster', () => {
+  // Nothing from this process's environment: only what each case passes.
+  const clean = { KVRING_ADDR: '', KVRING_TOKEN: '', KVRING_TLS_CA_FILE: '', KVRING_TLS_SERVER_NAME: '' };
+  const addr = (): string => hosts.map((h) => `${h}:50051`).join(',');
+
+  it('sets, gets, deletes and shows the cluster with --tls-ca and --token', async () => {
+    const flags = ['--addr', addr(), '--tls-ca', certs.caCert, '--token', TOKEN];
+    const set = await runCli([...flags, 'set', 'cli:tls', 'over TLS'], { env: clean });
+    expect({ code: set.code, stderr: set.stderr }).toEqual({ code: 0, stderr: '' });
+    const got = await runCli([...flags, 'get', 'cli:tls'], { env: clean });
+    expect({ code: got.code, stdout: got.stdout.trim() }).toEqual({ code: 0, stdout: 'over TLS' });
+    const status = await runCli([...flags, 'cluster', 'status', '--strict'], { env: clean });
+    expect(status.code).toBe(0);
+    const del = await runCli([...flags, 'del', 'cli:tls'], { env: clean });
+    expect(del.code).toBe(0);
+    const gone = await runCli([...flags, 'get', 'cli:tls'], { env: clean });
+    expect(gone.code).toBe(1);
+  });
+
+  it("takes the node's own settings from the environment (KVRING_TLS_CA_FILE, KVRING_TOKEN)", async () => {
+    const r = await runCli(['get', 'cli:absent'], {
+      env: { ...clean, KVRING_ADDR: addr(), KVRING_TLS_CA_FILE: certs.caCert, KVRING_TOKEN: TOKEN },
+    });
+    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 1, stderr: 'not found: cli:absent' });
+  });
+
+  it('fails a certificate that does not carry the expected server name, and a plaintext attempt', async () => {
+    const wrongName = await runCli(
+      [
+        '--addr',
+        addr(),
+        '--tls-ca',
+        certs.caCert,
+        '--token',
+        TOKEN,
+        '--tls-server-name',
+        'not-kvring.example',
+        'get',
+        'k',
+      ],
+      { env: clean },
+    );
+    expect(wrongName.code).toBe(1);
+    expect(wrongName.stderr).toMatch(/UNAVAILABLE/);
+    const plain = await runCli(['--addr', addr(), '--token', TOKEN, 'get', 'k'], { env: clean });
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/UNAVAILABLE/);
+  });
+
+  it('names the flag when a TLS file cannot be read (exit 2)', async () => {
+    const r = await runCli(['--addr', addr(), '--tls-ca', '/nonexistent/ca.crt', 'get', 'k'], { env: clean });
+    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({
+      code: 2,
+      stderr: 'kvring: --tls-ca /nonexistent/ca.crt: ENOENT',
+    });
   });
 });
 
