@@ -3,7 +3,7 @@
 // for its own view, to show whether the ring has converged (every member
 // reports the same ring hash).
 import { MemberState, type ClusterInfoResponse, type KvClient } from '@kvring/client';
-import { renderTable } from '@kvring/bench/report';
+import { renderTable } from '@kvring/format/table';
 import { EXIT_FAILED, EXIT_OK, describeError, type Io } from './output.js';
 
 export interface MemberView {

@@ -5,7 +5,7 @@ import { Metadata, credentials, status } from '@grpc/grpc-js';
 import { KvClient, KvClientError, MemberState } from '@kvring/client';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
-import { makeCerts, type CertFiles } from '../support/certs.js';
+import { makeCerts, type CertFiles } from '@kvring/test-support/certs';
 import { runCli } from '../support/cli.js';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 
