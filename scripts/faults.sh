@@ -7,7 +7,7 @@
 # the history with our checker and with Porcupine (tools/porcupine).
 #
 #   scripts/faults.sh                  every scenario, 15-60 s of faults each
-#   scripts/faults.sh --short          all but `mixed` and `flaky-network`, 6-10 s each (CI, < 9 min)
+#   scripts/faults.sh --short          all but mixed, flaky-network, drain; 6-10 s each (CI, < 9 min)
 #   scripts/faults.sh kill pause       only these scenarios
 #   scripts/faults.sh --build-only     build the Porcupine checker and stop
 #
@@ -171,10 +171,11 @@ if [ "${#scenarios[@]}" -gt 0 ]; then
   for s in "${scenarios[@]}"; do patterns+=("node/test/faults/scenarios/$s.faults.ts"); done
 fi
 ignore=()
-# The short form (CI) leaves out the two scenarios that only combine faults
-# the others already cover one at a time.
+# The short form (CI) leaves out the scenarios whose faults others cover:
+# mixed (all of them), flaky-network (eviction-flaky, under eviction
+# pressure), drain (ttl-heal drains too).
 if [ "$short" = 1 ] && [ "${#scenarios[@]}" -eq 0 ]; then
-  ignore=(--testPathIgnorePatterns 'scenarios/(mixed|flaky-network)\.faults\.ts$')
+  ignore=(--testPathIgnorePatterns 'scenarios/(mixed|flaky-network|drain)\.faults\.ts$')
 fi
 
 # The nodes run from a copy of the built packages taken now: another build of

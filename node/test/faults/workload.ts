@@ -57,8 +57,8 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   seed: 1,
   retrying: 3,
   // With KVRING_MAX_MEMORY at 1 MiB (env.ts) a node's cache turns over
-  // about once a second.
-  fillerBytes: 16 * 1024,
+  // several times a second.
+  fillerBytes: 32 * 1024,
   fillerGapMs: 20,
 };
 
