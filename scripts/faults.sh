@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make faults`: the fault-injection suite. Each scenario runs three nodes in
 # network namespaces of its own (iproute2, as root), PostgreSQL and the demo
-# legacy API, injects one kind of fault under a recorded workload, and checks
+# legacy API, injects one kind of fault under a recorded workload (a 1 MiB
+# memory budget that filler traffic keeps evicting, hot keys overwritten,
+# deleted and given TTLs, a share through the retrying client), and checks
 # the history with our checker and with Porcupine (tools/porcupine).
 #
-#   scripts/faults.sh                  every scenario, 30-60 s of faults each
-#   scripts/faults.sh --short          all but `mixed` and `flaky-network`, 10 s each (CI)
+#   scripts/faults.sh                  every scenario, 15-60 s of faults each
+#   scripts/faults.sh --short          all but mixed, flaky-network, drain; 6-10 s each (CI, < 9 min)
 #   scripts/faults.sh kill pause       only these scenarios
 #   scripts/faults.sh --build-only     build the Porcupine checker and stop
 #
@@ -33,7 +35,7 @@ for arg in "$@"; do
     --short) short=1 ;;
     --build-only) build_only=1 ;;
     -h | --help)
-      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     -*)
@@ -169,10 +171,11 @@ if [ "${#scenarios[@]}" -gt 0 ]; then
   for s in "${scenarios[@]}"; do patterns+=("node/test/faults/scenarios/$s.faults.ts"); done
 fi
 ignore=()
-# The short form (CI) leaves out the two scenarios that only combine faults
-# the others already cover one at a time.
+# The short form (CI) leaves out the scenarios whose faults others cover:
+# mixed (all of them), flaky-network (eviction-flaky, under eviction
+# pressure), drain (ttl-heal drains too).
 if [ "$short" = 1 ] && [ "${#scenarios[@]}" -eq 0 ]; then
-  ignore=(--testPathIgnorePatterns 'scenarios/(mixed|flaky-network)\.faults\.ts$')
+  ignore=(--testPathIgnorePatterns 'scenarios/(mixed|flaky-network|drain)\.faults\.ts$')
 fi
 
 # The nodes run from a copy of the built packages taken now: another build of

@@ -37,6 +37,7 @@ type Event struct {
 type Input struct {
 	Op    string // "write", "delete" or "read"
 	Value string // written value
+	TTL   bool   // a write with a TTL: its value may vanish at any later time
 }
 
 // Output of a register operation. Unknown marks a write whose outcome the
@@ -48,10 +49,12 @@ type Output struct {
 	Value   string
 }
 
-// State of one key's register: absent, or holding Value.
+// State of one key's register: absent, or holding Value (Expiring: written
+// with a TTL, so a read may also find it absent).
 type State struct {
-	Present bool
-	Value   string
+	Present  bool
+	Value    string
+	Expiring bool
 }
 
 // KeyHistory is what the checker needs for one key.
@@ -70,12 +73,12 @@ type FaultSpan struct {
 
 // Parsed is a whole history split by key.
 type Parsed struct {
-	Keys     []*KeyHistory // keys checked, sorted by name
-	Excluded []string      // keys left out (written with a TTL)
-	Faults   []FaultSpan
-	Ops      int
-	InDoubt  int // after pruning
-	Pruned   int // in-doubt operations left out by prune
+	Keys    []*KeyHistory // keys checked, sorted by name
+	TTLKeys []string      // keys that saw a write with a TTL (checked with expiry allowed)
+	Faults  []FaultSpan
+	Ops     int
+	InDoubt int // after pruning
+	Pruned  int // in-doubt operations left out by prune
 }
 
 // Infinity is the return time of an operation whose outcome is unknown:
@@ -86,7 +89,9 @@ const Infinity = int64(math.MaxInt64)
 // ParseHistory reads the JSON-lines history. Failed operations are dropped
 // (a write that certainly did not happen, a read that returned nothing);
 // in-doubt writes and deletes get an unknown output and an infinite return
-// time; in-doubt reads are dropped. Keys that ever saw a TTL are excluded.
+// time; in-doubt reads are dropped. Keys written with a TTL are checked
+// too: Porcupine has no clock, so an expiring value may read as absent at
+// any time after its write (never as an older value).
 func ParseHistory(r io.Reader) (*Parsed, error) {
 	type pending struct {
 		ev  Event
@@ -160,9 +165,6 @@ func ParseHistory(r io.Reader) (*Parsed, error) {
 	for _, id := range order {
 		c := calls[id]
 		inv := c.ev
-		if ttlKeys[inv.Key] {
-			continue
-		}
 		op, ok := toOperation(inv, c.out)
 		if !ok {
 			continue
@@ -175,9 +177,9 @@ func ParseHistory(r io.Reader) (*Parsed, error) {
 		kh.Ops = append(kh.Ops, op)
 	}
 	for k := range ttlKeys {
-		p.Excluded = append(p.Excluded, k)
+		p.TTLKeys = append(p.TTLKeys, k)
 	}
-	sort.Strings(p.Excluded)
+	sort.Strings(p.TTLKeys)
 	for _, kh := range byKey {
 		p.Pruned += prune(kh)
 		p.Keys = append(p.Keys, kh)
@@ -203,6 +205,8 @@ func ParseHistory(r io.Reader) (*Parsed, error) {
 //     and a linearization without it extends to one with it placed last.
 //   - An in-doubt delete such that no read returning "absent" ended at or
 //     after the delete's call: the same argument, with "absent" for v.
+//   - An in-doubt write with a TTL can explain both: it is dropped only when
+//     both conditions hold.
 func prune(kh *KeyHistory) int {
 	seen := map[string]bool{}
 	var absentReturns []int64
@@ -232,7 +236,11 @@ func prune(kh *KeyHistory) int {
 	for _, op := range kh.Ops {
 		in := op.Input.(Input)
 		if op.Output.(Output).Unknown {
-			if (in.Op == "write" && !seen[in.Value]) || (in.Op == "delete" && !absentAfter(op.Call)) {
+			unseen := !seen[in.Value]
+			if in.Op == "delete" || in.TTL {
+				unseen = (in.Op == "delete" || unseen) && !absentAfter(op.Call)
+			}
+			if unseen {
 				dropped++
 				continue
 			}
@@ -247,7 +255,7 @@ func prune(kh *KeyHistory) int {
 // toOperation turns an invocation and its completion (nil when the run
 // ended first) into a Porcupine operation; false when it is left out.
 func toOperation(inv Event, out *Event) (porcupine.Operation, bool) {
-	in := Input{Op: inv.F}
+	in := Input{Op: inv.F, TTL: inv.F == "write" && inv.TTLMs > 0}
 	if inv.Value != nil {
 		in.Value = *inv.Value
 	}

@@ -98,15 +98,54 @@ func TestInDoubtWriteMayApplyLaterOrNever(t *testing.T) {
 	}
 }
 
-func TestKeysWithATTLAreExcluded(t *testing.T) {
-	_, r := check(t,
+// A TTL value may be read as absent at any time after its write; an older
+// value after a newer TTL write was acknowledged is still stale.
+func TestKeysWithATTLAreCheckedWithExpiry(t *testing.T) {
+	_, expired := check(t,
 		`{"type":"invoke","id":1,"proc":0,"t":10,"f":"write","key":"t:1","value":"x","ttlMs":1000}`,
 		`{"type":"ok","id":1,"proc":0,"t":20,"f":"write","key":"t:1"}`,
 		`{"type":"invoke","id":2,"proc":1,"t":30,"f":"read","key":"t:1"}`,
 		`{"type":"ok","id":2,"proc":1,"t":40,"f":"read","key":"t:1","found":false}`,
 	)
-	if r.Verdict != "linearizable" || r.Keys != 0 || r.ExcludedKeys != 1 {
-		t.Fatalf("got %+v", r)
+	if expired.Verdict != "linearizable" || expired.Keys != 1 || expired.TTLKeys != 1 {
+		t.Fatalf("got %+v", expired)
+	}
+	_, stale := check(t,
+		`{"type":"invoke","id":1,"proc":0,"t":10,"f":"write","key":"t:1","value":"x"}`,
+		`{"type":"ok","id":1,"proc":0,"t":20,"f":"write","key":"t:1"}`,
+		`{"type":"invoke","id":2,"proc":0,"t":30,"f":"write","key":"t:1","value":"y","ttlMs":1000}`,
+		`{"type":"ok","id":2,"proc":0,"t":40,"f":"write","key":"t:1"}`,
+		`{"type":"invoke","id":3,"proc":1,"t":50,"f":"read","key":"t:1"}`,
+		`{"type":"ok","id":3,"proc":1,"t":60,"f":"read","key":"t:1","found":true,"value":"x"}`,
+	)
+	if stale.Verdict != "not linearizable" {
+		t.Fatalf("got %+v", stale)
+	}
+	// Without a TTL, absent after an acknowledged write is a lost write.
+	_, lost := check(t,
+		`{"type":"invoke","id":1,"proc":0,"t":10,"f":"write","key":"t:1","value":"x"}`,
+		`{"type":"ok","id":1,"proc":0,"t":20,"f":"write","key":"t:1"}`,
+		`{"type":"invoke","id":2,"proc":1,"t":30,"f":"read","key":"t:1"}`,
+		`{"type":"ok","id":2,"proc":1,"t":40,"f":"read","key":"t:1","found":false}`,
+	)
+	if lost.Verdict != "not linearizable" {
+		t.Fatalf("got %+v", lost)
+	}
+}
+
+// An in-doubt TTL write nobody read may still explain an "absent" read:
+// pruning it would turn a linearizable history into an illegal one.
+func TestInDoubtTTLWriteExplainingAbsenceIsKept(t *testing.T) {
+	p, r := check(t,
+		`{"type":"invoke","id":1,"proc":0,"t":10,"f":"write","key":"t:1","value":"x"}`,
+		`{"type":"ok","id":1,"proc":0,"t":20,"f":"write","key":"t:1"}`,
+		`{"type":"invoke","id":2,"proc":0,"t":30,"f":"write","key":"t:1","value":"y","ttlMs":1000}`,
+		`{"type":"info","id":2,"proc":0,"t":40,"f":"write","key":"t:1","error":"DEADLINE_EXCEEDED"}`,
+		`{"type":"invoke","id":3,"proc":1,"t":50,"f":"read","key":"t:1"}`,
+		`{"type":"ok","id":3,"proc":1,"t":60,"f":"read","key":"t:1","found":false}`,
+	)
+	if r.Verdict != "linearizable" || p.Pruned != 0 || r.InDoubt != 1 {
+		t.Fatalf("got %+v (pruned %d)", r, p.Pruned)
 	}
 }
 

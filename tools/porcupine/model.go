@@ -7,9 +7,10 @@ import (
 )
 
 // registerModel is one key as a register: write(v) stores v, delete makes
-// the key absent, read returns the value or "absent". A write or delete of
-// unknown outcome is accepted in any state (its effect is the same whatever
-// it returned).
+// the key absent, read returns the value or "absent" (or, for a value
+// written with a TTL, "absent" once it may have expired: the model has no
+// clock, so at any time). A write or delete of unknown outcome is accepted
+// in any state (its effect is the same whatever it returned).
 func registerModel(init State) porcupine.Model {
 	return porcupine.Model{
 		Init: func() interface{} { return init },
@@ -19,14 +20,14 @@ func registerModel(init State) porcupine.Model {
 			out := output.(Output)
 			switch in.Op {
 			case "write":
-				return true, State{Present: true, Value: in.Value}
+				return true, State{Present: true, Value: in.Value, Expiring: in.TTL}
 			case "delete":
 				return true, State{}
 			case "read":
-				if out.Found != s.Present {
-					return false, s
+				if !out.Found {
+					return !s.Present || s.Expiring, s
 				}
-				return !out.Found || out.Value == s.Value, s
+				return s.Present && out.Value == s.Value, s
 			}
 			return false, s
 		},
@@ -36,10 +37,14 @@ func registerModel(init State) porcupine.Model {
 			out := output.(Output)
 			switch in.Op {
 			case "write":
-				if out.Unknown {
-					return fmt.Sprintf("write(%q) -> ?", in.Value)
+				w := fmt.Sprintf("write(%q)", in.Value)
+				if in.TTL {
+					w = fmt.Sprintf("write(%q, ttl)", in.Value)
 				}
-				return fmt.Sprintf("write(%q)", in.Value)
+				if out.Unknown {
+					return w + " -> ?"
+				}
+				return w
 			case "delete":
 				if out.Unknown {
 					return "delete() -> ?"
@@ -56,6 +61,9 @@ func registerModel(init State) porcupine.Model {
 			s := state.(State)
 			if !s.Present {
 				return "absent"
+			}
+			if s.Expiring {
+				return fmt.Sprintf("%q (expiring)", s.Value)
 			}
 			return fmt.Sprintf("%q", s.Value)
 		},

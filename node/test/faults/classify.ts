@@ -8,7 +8,9 @@
 // - grpc-js' "No connection established": the channel had no connection,
 //   so the request never left the client.
 // Everything else (timeouts, UNAVAILABLE after the commit, a dropped
-// connection, CANCELLED, INTERNAL) stays in doubt.
+// connection, CANCELLED, INTERNAL) stays in doubt. A client that retried
+// on another node reports only its last attempt's error: an earlier attempt
+// may have committed, so only INVALID_ARGUMENT proves nothing happened.
 import { status } from '@grpc/grpc-js';
 import type { OpKind, Outcome } from './history.js';
 
@@ -21,11 +23,12 @@ export interface ErrorLike {
 const PRE_COMMIT_REFUSAL = /only \d+ of \d+ replicas of this key are up; a write needs \d+/;
 const NOT_SENT = /^No connection established/;
 
-export function outcomeOfError(kind: OpKind, err: ErrorLike): Outcome {
+export function outcomeOfError(kind: OpKind, err: ErrorLike, opts: { retried?: boolean } = {}): Outcome {
   if (kind === 'read') return 'fail';
   const code = typeof err.code === 'number' ? err.code : undefined;
   const details = typeof err.details === 'string' ? err.details : messageOf(err);
   if (code === status.INVALID_ARGUMENT) return 'fail';
+  if (opts.retried) return 'info';
   if (code === status.UNAVAILABLE && (PRE_COMMIT_REFUSAL.test(details) || NOT_SENT.test(details)))
     return 'fail';
   return 'info';

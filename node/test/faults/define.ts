@@ -2,7 +2,7 @@
 // broken guarantee (with the checker's examples in the message).
 import { expect, it } from '@jest/globals';
 import { runDir, runScenario, type ScenarioSpec } from './scenario.js';
-import { caught, formatText, writeRunReport } from './summary.js';
+import { caught, detected, formatText, totalEvictions, writeRunReport } from './summary.js';
 
 /** When this jest process started: summaries older than that belong to another run. */
 const STARTED_AT = Date.now() - process.uptime() * 1000;
@@ -17,11 +17,23 @@ export function defineScenario(spec: ScenarioSpec): void {
       expect(s.error).toBeUndefined();
       expect(s.faults.faults).toBeGreaterThan(0);
       expect(s.ops.ok).toBeGreaterThan(0);
+      // Production conditions: the memory budget was reached, over and over.
+      expect(totalEvictions(s)).toBeGreaterThan(0);
       if (spec.expectViolations) {
         // The control: the suite must see what it broke, with both checkers.
         expect(s.porcupine?.verdict).toBe('not linearizable');
         expect(s.porcupine?.visualizations.length).toBeGreaterThan(0);
         expect(caught(s)).toBe(true);
+        if (spec.mustReport) expect(s.check[spec.mustReport]).toBeGreaterThan(0);
+        return;
+      }
+      if (spec.detectsRegressions) {
+        expect({
+          versionRegressionsReported: s.versionRegressions + s.regressionErrors > 0,
+          detected: detected(s),
+          staleReads: s.check.staleReads,
+          examples: s.check.examples,
+        }).toEqual({ versionRegressionsReported: true, detected: true, staleReads: 0, examples: [] });
         return;
       }
       const c = s.check;
@@ -36,6 +48,7 @@ export function defineScenario(spec: ScenarioSpec): void {
         finalReadMismatches: c.finalReadMismatches,
         ttlExpiredServed: c.ttlExpiredServed,
         finalReadErrors: s.finalReadErrors,
+        divergentAfterBound: s.divergentAfterBound,
         crashes: s.crashes.map((x) => `${x.node} exited (code ${x.code}, signal ${x.signal})`),
         examples: c.examples,
       }).toEqual({
@@ -49,6 +62,7 @@ export function defineScenario(spec: ScenarioSpec): void {
         finalReadMismatches: 0,
         ttlExpiredServed: 0,
         finalReadErrors: 0,
+        divergentAfterBound: 0,
         crashes: [],
         examples: [],
       });

@@ -20,17 +20,27 @@ export interface FaultEnvOptions {
   readonly nodes?: number;
   /** KVRING_* settings for every node. */
   readonly nodeEnv?: Record<string, string>;
+  /** KVRING_* settings of single nodes, by index (over nodeEnv). */
+  readonly perNodeEnv?: Readonly<Record<number, Record<string, string>>>;
   /** libfaketime offsets by node index, e.g. { 1: '-2h' }. */
   readonly faketime?: Readonly<Record<number, string>>;
 }
 
-/** Settings that make failures show up within a test's time scale. */
+/**
+ * Settings that make failures show up within a test's time scale, and a
+ * memory budget as in production: far smaller than what the workload
+ * writes (its filler, workload.ts), so every node evicts all the time and
+ * late hints, replication frames, handoff and anti-entropy rows meet
+ * evicted slots. Scenarios aimed at repair windows drop the 1 s
+ * anti-entropy interval for the default (ScenarioSpec.defaultAntiEntropy).
+ */
 export const FAULT_NODE_ENV: Record<string, string> = {
   KVRING_FAILURE_TIMEOUT: '1s',
   KVRING_PEER_TIMEOUT: '500ms',
   KVRING_ANTI_ENTROPY_INTERVAL: '1s',
   KVRING_LEGACY_TIMEOUT: '1s',
   KVRING_LOG_LEVEL: 'info',
+  KVRING_MAX_MEMORY: '1Mi',
 };
 
 export class FaultEnv {
@@ -63,6 +73,11 @@ export class FaultEnv {
     const children = childPids(pid);
     for (const p of [pid, ...children]) signal(p, 'SIGKILL');
     await waitGone([pid, ...children], 10_000);
+  }
+
+  /** Stops PostgreSQL cleanly (a fast shutdown: its data directory is consistent after). */
+  async stopPostgres(): Promise<void> {
+    await this.pg.stop();
   }
 
   /** Starts PostgreSQL again on the same address and data (crash recovery runs). */
@@ -124,7 +139,8 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     appendFileSync(dirRegistry, `${dirname(db.dataDir)}\n`);
     legacy = await startLegacyProcess({ host: net.hostAddress, keys: 1000 });
     registerPid(pidRegistry, legacy.child.pid, 'demo-legacy/main.js');
-    const peers = Array.from({ length: count }, (_, i) => `kv-${i}=${net.nodeAddress(i)}:50052`).join(',');
+    const member = (i: number): string => `kv-${i}=${net.nodeAddress(i)}:50052`;
+    const peers = Array.from({ length: count }, (_, i) => member(i)).join(',');
     for (let i = 0; i < count; i++) {
       const faketime = opts.faketime?.[i];
       nodes.push(
@@ -143,6 +159,7 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
             KVRING_LEGACY_URL: legacy.url,
             ...FAULT_NODE_ENV,
             ...opts.nodeEnv,
+            ...withSelf(opts.perNodeEnv?.[i], member(i)),
           },
         }),
       );
@@ -161,6 +178,13 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     throw err;
   }
   return new FaultEnv(net, db, legacy, nodes, pidRegistry, dirRegistry);
+}
+
+/** A node's own settings, SELF in a value standing for its "name=host:port" (e.g. KVRING_PEERS: SELF). */
+export const SELF = '{self}';
+
+function withSelf(env: Record<string, string> | undefined, self: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(env ?? {}).map(([k, v]) => [k, v.replaceAll(SELF, self)]));
 }
 
 /**

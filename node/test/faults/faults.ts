@@ -2,6 +2,7 @@
 // in the history (Porcupine shows them beside the operations), and leaves
 // the system healed when it returns, also when it throws.
 import type { DemoLegacyConfig } from '@kvring/demo-legacy/server';
+import { KvClient } from '@kvring/client';
 import type { FaultEnv } from './env.js';
 import type { HistoryRecorder } from './history.js';
 import { timeToSeeDown } from './probes.js';
@@ -215,46 +216,6 @@ export async function nodeDown(ctx: FaultContext): Promise<void> {
 }
 
 /**
- * The control scenario's "fault": rewrites a hot key's row in PostgreSQL
- * to an older acknowledged value under a new version, as a buggy restore or
- * a replica going back in time would. Anti-entropy then spreads it to the
- * replicas, and reads return a value that a later acknowledged write had
- * replaced: both checkers must report it.
- */
-export async function rollBackInPostgres(ctx: FaultContext, round: number): Promise<void> {
-  // A cold key with at least two acknowledged writes; the workload stops
-  // writing it, so the damage stays until reads see it.
-  const acked = new Map<string, string[]>();
-  const ok = new Set<number>();
-  for (const e of ctx.history.events) if (e.type === 'ok' && e.f === 'write') ok.add(e.id);
-  for (const e of ctx.history.events)
-    if (
-      e.type === 'invoke' &&
-      e.f === 'write' &&
-      ok.has(e.id) &&
-      e.value &&
-      /^k:([89]|[1-9]\d+)$/.test(e.key)
-    )
-      acked.set(e.key, [...(acked.get(e.key) ?? []), e.value]);
-  const candidates = [...acked].filter(([, values]) => values.length >= 2);
-  if (candidates.length === 0) return;
-  const [key, values] = candidates[round % candidates.length]!;
-  const old = values[0]!;
-  const heal = ctx.history.fault(`control: ${key} rolled back to ${JSON.stringify(old)} in PostgreSQL`);
-  ctx.figures.faults++;
-  // No later write may paper over the damage before a read sees it.
-  ctx.workload.freeze(key);
-  try {
-    await ctx.env.sql(
-      'UPDATE kv_store SET value = $2, version = version + 1, tombstone = false, expires_at = NULL, updated_at = now() WHERE key = $1',
-      [key, Buffer.from(old)],
-    );
-  } finally {
-    heal();
-  }
-}
-
-/**
  * A flaky link instead of a clean cut (this kernel has no netem to drop a
  * share of packets): node i's links to its peers go dead for 50-250 ms,
  * then work for 100-500 ms, over and over for `ms`. TCP sees bursts of
@@ -274,6 +235,30 @@ export async function flakyPeerLinks(ctx: FaultContext, round: number, ms: numbe
     }
   } finally {
     await ctx.env.net.healAll();
+    heal();
+  }
+}
+
+/**
+ * A drain under load, as a scale-down does it: node i hands its keys to the
+ * members that remain (the Drain RPC), gets SIGTERM, stays down `downMs`
+ * and comes back. Handoff rows reach replicas that evicted the key or took
+ * newer writes meanwhile.
+ */
+export async function drainAndRestart(ctx: FaultContext, round: number, downMs: number): Promise<void> {
+  const node = ctx.env.nodes[round % ctx.env.nodes.length]!;
+  if (!node.running) return;
+  const heal = ctx.history.fault(`drain ${node.name}, SIGTERM, back after ${downMs} ms`);
+  ctx.figures.faults++;
+  const admin = new KvClient(node.clientAddress, { timeoutMs: 30_000 });
+  try {
+    const r = await admin.drain(node.clientAddress, [node.name]);
+    ctx.figures.notes.push(`${node.name} drained: ${r.keysStreamed} keys streamed, ${r.keysFailed} failed`);
+    await node.stop(10_000);
+    await sleep(downMs);
+  } finally {
+    admin.close();
+    await node.startReady();
     heal();
   }
 }

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 export interface PorcupineReport {
   readonly verdict: 'linearizable' | 'not linearizable' | 'unknown';
   readonly keys: number;
-  readonly excludedKeys: number;
+  /** Keys written with a TTL (checked with expiry allowed). */
+  readonly ttlKeys: number;
   readonly operations: number;
   /** Writes/deletes in doubt that Porcupine searched over. */
   readonly inDoubt: number;

@@ -1,6 +1,6 @@
 // What the suite asks the nodes, never changing them: /status (membership
-// as each node sees it), /metrics (hints kept), and the peer Digest RPC
-// (what a replica holds).
+// as each node sees it), /metrics (hints kept, evictions), and the peer
+// Digest RPC (what a replica holds).
 import { Metadata, credentials } from '@grpc/grpc-js';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import type { FaultNode } from './fault-node.js';
@@ -75,23 +75,40 @@ export async function waitMembersUp(nodes: readonly FaultNode[], timeoutMs = 30_
   throw new Error(`members did not all see each other up within ${timeoutMs} ms: ${last}`);
 }
 
-/** Sum of kvring_hints_pending over its member labels, as one node reports it. */
-export function hintsPending(metricsText: string): number {
+/** Sum of a metric over its label sets, as one node reports it (0 when absent). */
+export function metricSum(metricsText: string, name: string): number {
   let sum = 0;
   for (const line of metricsText.split('\n')) {
-    if (!line.startsWith('kvring_hints_pending{') && !line.startsWith('kvring_hints_pending ')) continue;
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     const v = Number(line.slice(line.lastIndexOf(' ') + 1));
     if (Number.isFinite(v)) sum += v;
   }
   return sum;
 }
 
-/** Samples the cluster's pending hints every `everyMs` and keeps the peak. */
-export class HintsSampler {
-  peak = 0;
+/** Sum of kvring_hints_pending over its member labels, as one node reports it. */
+export function hintsPending(metricsText: string): number {
+  return metricSum(metricsText, 'kvring_hints_pending');
+}
+
+/** Counters the suite reports, summed over restarts. */
+export const EVICTIONS = 'kvring_evictions_total';
+export const VERSION_REGRESSIONS = 'kvring_version_regressions_total';
+const COUNTERS = [EVICTIONS, VERSION_REGRESSIONS];
+
+/**
+ * Samples every node's /metrics every `everyMs`: keeps the cluster's peak of
+ * pending hints, and counts COUNTERS over restarts (a counter that went
+ * down belongs to a new process; what the old one counted is kept).
+ */
+export class MetricsSampler {
+  peakHints = 0;
   samples = 0;
   private timer: NodeJS.Timeout | undefined;
   private busy = false;
+  /** By "counter node": the last value seen, and what earlier processes counted. */
+  private readonly last = new Map<string, number>();
+  private readonly earlier = new Map<string, number>();
 
   constructor(
     private readonly nodes: readonly FaultNode[],
@@ -106,25 +123,47 @@ export class HintsSampler {
     if (this.timer) clearInterval(this.timer);
   }
 
-  private async sample(): Promise<void> {
+  /** One counter's count so far, by node. */
+  counted(counter: string): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const n of this.nodes) {
+      const id = `${counter} ${n.name}`;
+      out[n.name] = (this.earlier.get(id) ?? 0) + (this.last.get(id) ?? 0);
+    }
+    return out;
+  }
+
+  /** Takes one more sample now (e.g. right before the nodes stop). */
+  async sample(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {
-      const values = await Promise.all(
+      const texts = await Promise.all(
         this.nodes
           .filter((n) => n.running && !n.paused)
           .map(async (n) => {
             try {
               const res = await fetch(`${n.httpUrl}/metrics`, { signal: AbortSignal.timeout(1000) });
-              return hintsPending(await res.text());
+              return { n, text: await res.text() };
             } catch {
-              return 0;
+              return { n, text: undefined };
             }
           }),
       );
-      const total = values.reduce((a, b) => a + b, 0);
+      let hints = 0;
+      for (const { n, text } of texts) {
+        if (text === undefined) continue;
+        hints += hintsPending(text);
+        for (const counter of COUNTERS) {
+          const id = `${counter} ${n.name}`;
+          const v = metricSum(text, counter);
+          const last = this.last.get(id) ?? 0;
+          if (v < last) this.earlier.set(id, (this.earlier.get(id) ?? 0) + last);
+          this.last.set(id, v);
+        }
+      }
       this.samples++;
-      if (total > this.peak) this.peak = total;
+      if (hints > this.peakHints) this.peakHints = hints;
     } finally {
       this.busy = false;
     }

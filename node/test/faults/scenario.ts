@@ -7,14 +7,24 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KvClient } from '@kvring/client';
-import { check, type FinalRead, type FinalRow } from './checker.js';
-import { startFaultEnv, type FaultEnv } from './env.js';
+import { check, type FinalRead } from './checker.js';
+import { converge, pgRows } from './convergence.js';
+import { FAULT_NODE_ENV, startFaultEnv, type FaultEnv } from './env.js';
 import { healEverything, newFigures, sleep, type FaultContext, type FaultFigures } from './faults.js';
 import { HistoryRecorder, type InvokeEvent } from './history.js';
 import { porcupineBinary, runPorcupine, type PorcupineReport } from './porcupine.js';
-import { digest, HintsSampler, waitMembersUp } from './probes.js';
+import { SETTINGS } from '../../src/config/settings.js';
+import { parseDurationMs } from '@kvring/format/units';
+import { EVICTIONS, MetricsSampler, VERSION_REGRESSIONS, waitMembersUp } from './probes.js';
 import type { ScenarioSummary } from './summary.js';
 import { DEFAULT_WORKLOAD, rng, Workload, type WorkloadOptions } from './workload.js';
+
+/**
+ * Errors clients saw for a version regression: the client library hands
+ * over the gRPC status and message only (no ErrorInfo reason), so the code
+ * is looked for in the message.
+ */
+const REGRESSION_ERROR = /VERSION_REGRESSION/;
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHORT = process.env.KVRING_FAULTS_SHORT === '1';
@@ -34,6 +44,14 @@ export interface ScenarioSpec {
   readonly faultMs: number;
   readonly faketime?: Readonly<Record<number, string>>;
   readonly nodeEnv?: Record<string, string>;
+  /** Settings of single nodes, by index (e.g. the stale-read control's misconfigured node). */
+  readonly perNodeEnv?: Readonly<Record<number, Record<string, string>>>;
+  /**
+   * Anti-entropy at the node's default interval (30 s) instead of the
+   * suite's 1 s, which repairs every window before a read can meet it.
+   * The convergence bound follows: the interval + 10 s.
+   */
+  readonly defaultAntiEntropy?: boolean;
   readonly workload?: Partial<WorkloadOptions>;
   /** Injects faults until ctx.deadline; must leave everything healed. */
   readonly faults: (ctx: FaultContext) => Promise<void>;
@@ -43,13 +61,26 @@ export interface ScenarioSpec {
   readonly during?: (ctx: FaultContext, extra: Record<string, number | string>) => Promise<void>;
   /** A control: the faults break the data on purpose; the test passes when both checkers notice. */
   readonly expectViolations?: boolean;
+  /** A control's count that must be above 0 (what it breaks). */
+  readonly mustReport?: 'staleReads' | 'lost';
+  /**
+   * A detection scenario: the fault loses data the cluster cannot get back
+   * (PostgreSQL's last commits); it passes when the nodes report the
+   * regression and serve nothing stale silently (lost writes are expected).
+   */
+  readonly detectsRegressions?: boolean;
   /** Runs after the checks on the healed cluster (e.g. the herd); fills `extra`. */
   readonly after?: (env: FaultEnv, extra: Record<string, number | string>) => Promise<void>;
 }
 
 /** Load runs again this long after the heal and convergence, so reads right after them are checked too. */
 const AFTER_HEAL_MS = 3_000;
-const CONVERGE_BOUND_MS = 30_000;
+/** After the heal, replicas must match PostgreSQL within one anti-entropy interval and this. */
+const CONVERGE_SLACK_MS = 10_000;
+const FAST_ANTI_ENTROPY_MS = parseDurationMs(FAULT_NODE_ENV.KVRING_ANTI_ENTROPY_INTERVAL!)!;
+export const DEFAULT_ANTI_ENTROPY_MS = parseDurationMs(
+  SETTINGS.find((x) => x.env === 'KVRING_ANTI_ENTROPY_INTERVAL')!.default,
+)!;
 const FINAL_READ_PROC = 100_000;
 
 export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> {
@@ -63,8 +94,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
   const figures: FaultFigures = newFigures();
   let env: FaultEnv | undefined;
   let workload: Workload | undefined;
-  let sampler: HintsSampler | undefined;
+  let sampler: MetricsSampler | undefined;
   let divergentAtHeal = -1;
+  let divergentAfterBound = -1;
+  const aeMs = spec.defaultAntiEntropy ? DEFAULT_ANTI_ENTROPY_MS : FAST_ANTI_ENTROPY_MS;
+  const convergeBoundMs = aeMs + CONVERGE_SLACK_MS;
   let convergeMs: number | null = null;
   let finalReadErrors = 0;
   let porcupine: PorcupineReport | undefined;
@@ -74,13 +108,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     env = await startFaultEnv({
       logDir: logs,
       registryDir: registryDir(),
-      ...(spec.nodeEnv ? { nodeEnv: spec.nodeEnv } : {}),
+      nodeEnv: { KVRING_ANTI_ENTROPY_INTERVAL: `${aeMs}ms`, ...spec.nodeEnv },
+      ...(spec.perNodeEnv ? { perNodeEnv: spec.perNodeEnv } : {}),
       ...(spec.faketime ? { faketime: spec.faketime } : {}),
     });
     const seed = Number(process.env.KVRING_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
     extra.seed = seed;
     workload = new Workload(env.nodes, history, { ...DEFAULT_WORKLOAD, seed, ...spec.workload });
-    sampler = new HintsSampler(env.nodes);
+    sampler = new MetricsSampler(env.nodes);
     sampler.start();
     workload.start();
     const ctx: FaultContext = {
@@ -100,8 +135,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     // what the faults left behind, and the time until they all match
     // PostgreSQL is repair time (hints, anti-entropy), not write traffic.
     await workload.stop();
-    const conv = await converge(env, CONVERGE_BOUND_MS);
+    const conv = await converge(env, convergeBoundMs);
     divergentAtHeal = conv.first;
+    divergentAfterBound = conv.last;
     convergeMs = conv.ms;
     if (conv.examples.length > 0) extra.divergentExamples = conv.examples.join('; ');
     if (spec.afterHeal) await spec.afterHeal(env, extra);
@@ -111,6 +147,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     workload.start();
     await sleep(AFTER_HEAL_MS);
     await workload.stop();
+    await sampler.sample();
     sampler.stop();
 
     const finals = await finalReads(env, history);
@@ -137,6 +174,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     description: spec.description,
     short: SHORT,
     expectViolations: spec.expectViolations ?? false,
+    detectsRegressions: spec.detectsRegressions ?? false,
     wallMs: Math.round(performance.now() - t0),
     faultMs: spec.faultMs,
     ops: counts?.total ?? { attempted: 0, ok: 0, failed: 0, inDoubt: 0 },
@@ -147,7 +185,14 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     divergentAtHeal,
     convergeMs,
     faults: figures,
-    peakHints: sampler?.peak ?? 0,
+    peakHints: sampler?.peakHints ?? 0,
+    evictions: sampler?.counted(EVICTIONS) ?? {},
+    versionRegressions: Object.values(sampler?.counted(VERSION_REGRESSIONS) ?? {}).reduce((a, b) => a + b, 0),
+    regressionErrors: history.events.filter((e) => 'error' in e && REGRESSION_ERROR.test(e.error ?? ''))
+      .length,
+    fillerWrites: counts?.fillerWrites ?? 0,
+    divergentAfterBound,
+    convergeBoundMs,
     crashes: env?.nodes.flatMap((n) => n.crashes) ?? [],
     finalReadErrors,
     extra,
@@ -156,61 +201,6 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
   };
   writeFileSync(join(dir, `${spec.name}.summary.json`), JSON.stringify(summary, null, 2));
   return summary;
-}
-
-/** Rows of PostgreSQL's table (the scenario's database holds only its own keys). */
-async function pgRows(env: FaultEnv): Promise<Map<string, FinalRow>> {
-  const rows = await env.sql<{ key: string; value: Buffer | null; version: string; tombstone: boolean }>(
-    'SELECT key, value, version, tombstone FROM kv_store',
-  );
-  return new Map(
-    rows.map((r) => [
-      r.key,
-      {
-        version: Number(r.version),
-        tombstone: r.tombstone,
-        value: r.tombstone ? null : (r.value?.toString('utf8') ?? ''),
-      },
-    ]),
-  );
-}
-
-/**
- * Compares every replica's digest with PostgreSQL until no replica holds a
- * key at another version (TTL keys aside: their expiry is not a version).
- * PostgreSQL is read again each round: a write stalled by a partition may
- * still commit after the heal.
- */
-async function converge(
-  env: FaultEnv,
-  boundMs: number,
-): Promise<{ first: number; ms: number | null; examples: string[] }> {
-  const start = performance.now();
-  let first = -1;
-  let examples: string[] = [];
-  for (let round = 0; performance.now() - start < boundMs && round < 10_000; round++) {
-    const rows = await pgRows(env);
-    const divergent = new Set<string>();
-    examples = [];
-    for (const n of env.nodes) {
-      const d = await digest(n);
-      for (const e of d.entries) {
-        if (e.key.startsWith('t:')) continue;
-        const row = rows.get(e.key);
-        if (row === undefined || row.version !== e.version || row.tombstone !== e.tombstone) {
-          divergent.add(e.key);
-          if (examples.length < 5)
-            examples.push(
-              `${n.name} holds ${e.key} v${e.version}${e.tombstone ? ' tombstone' : ''}, PostgreSQL ${row ? `v${row.version}` : 'no row'}`,
-            );
-        }
-      }
-    }
-    if (first < 0) first = divergent.size;
-    if (divergent.size === 0) return { first, ms: Math.round(performance.now() - start), examples: [] };
-    await sleep(250);
-  }
-  return { first, ms: null, examples };
 }
 
 /** Reads every non-TTL key of the history through the cluster, recording the reads in the history too. */

@@ -1,7 +1,10 @@
 // The scenarios of `make faults`: each a fault (or mix of faults) under the
 // workload. Durations shrink in the short form (KVRING_FAULTS_SHORT=1) that
 // CI runs; KVRING_FAULTS_MS overrides them.
+import { loseKey, restorePostgresFromCopy, rollBackInPostgres } from './faults-data.js';
+import { SELF } from './env.js';
 import {
+  drainAndRestart,
   flakyPeerLinks,
   fullRestart,
   killAndRestart,
@@ -12,7 +15,6 @@ import {
   partitionFromPostgres,
   pause,
   repeat,
-  rollBackInPostgres,
   sleep,
 } from './faults.js';
 import { herd, measureAvailability, percent, waitReadThrough } from './measures.js';
@@ -137,6 +139,80 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     faults: async (ctx) => {
       await sleep(2_000); // acknowledged writes to roll back
       await repeat(ctx, 1_500, (r) => rollBackInPostgres(ctx, r));
+    },
+  },
+  'control-stale': {
+    name: 'control-stale',
+    description:
+      'control: kv-0 misconfigured with R=W=1 (N=1, alone in its own ring) and cut off from its peers; the checkers must report stale reads',
+    faultMs: faultMs(15_000, 8_000),
+    expectViolations: true,
+    mustReport: 'staleReads',
+    // R + W > N is enforced per node, so R=W=1 takes N=1; the node that
+    // believes it is alone answers reads from its own copy alone.
+    perNodeEnv: {
+      0: {
+        KVRING_PEERS: SELF,
+        KVRING_REPLICATION_FACTOR: '1',
+        KVRING_READ_QUORUM: '1',
+        KVRING_WRITE_QUORUM: '1',
+      },
+    },
+    faults: (ctx) => repeat(ctx, 1_000, () => partitionFromPeers(ctx, 0, 3_000)),
+  },
+  'control-lost': {
+    name: 'control-lost',
+    description:
+      "control: a key's PostgreSQL row and every replica's copy deleted; the checkers must report lost writes",
+    faultMs: faultMs(15_000, 8_000),
+    expectViolations: true,
+    mustReport: 'lost',
+    faults: async (ctx) => {
+      await sleep(2_000); // acknowledged writes to lose
+      await repeat(ctx, 3_000, (r) => loseKey(ctx, r));
+    },
+  },
+  'eviction-flaky': {
+    name: 'eviction-flaky',
+    description:
+      "eviction pressure (filler every 2 ms) while one node's peer links flap, so hints, replication frames and repairs arrive late; anti-entropy at its default",
+    faultMs: faultMs(30_000, 10_000),
+    defaultAntiEntropy: true,
+    workload: { fillerGapMs: 2 },
+    faults: (ctx) => repeat(ctx, 1_000, (r) => flakyPeerLinks(ctx, r, 4_000)),
+  },
+  'ttl-heal': {
+    name: 'ttl-heal',
+    description:
+      'a node cut off from its peers for 4 s of TTL overwrites (TTLs 0.5-2.5 s), healed after they expired; every other time then drained and restarted; anti-entropy at its default',
+    faultMs: faultMs(30_000, 10_000),
+    defaultAntiEntropy: true,
+    workload: { ttlKeys: 4 },
+    faults: (ctx) =>
+      repeat(ctx, 1_000, async (r) => {
+        await partitionFromPeers(ctx, r, 4_000);
+        // A restart empties the node's memory: only every other round, so
+        // what the partitioned replica kept is there for reads to meet.
+        if (r % 2 === 1) await drainAndRestart(ctx, r, 1_000);
+      }),
+  },
+  drain: {
+    name: 'drain',
+    description: 'a node drained under load, SIGTERMed, back after 1 s; anti-entropy at its default',
+    faultMs: faultMs(30_000, 10_000),
+    defaultAntiEntropy: true,
+    faults: (ctx) => repeat(ctx, 1_500, (r) => drainAndRestart(ctx, r, 1_000)),
+  },
+  'postgres-rollback': {
+    name: 'postgres-rollback',
+    description:
+      'detection: PostgreSQL restored to a copy of its data 3 s old (its last commits lost); passes when the nodes report the regression and serve nothing stale',
+    faultMs: faultMs(20_000, 6_000),
+    defaultAntiEntropy: true,
+    detectsRegressions: true,
+    faults: async (ctx) => {
+      await sleep(1_000);
+      await repeat(ctx, 3_000, () => restorePostgresFromCopy(ctx, 3_000));
     },
   },
   mixed: {

@@ -15,6 +15,12 @@ export interface ScenarioSummary {
   readonly short: boolean;
   /** A control scenario: it breaks the data on purpose, and passes when the checkers catch it. */
   readonly expectViolations: boolean;
+  /** A detection scenario (PostgreSQL loses commits): passes when regressions are reported, nothing stale served. */
+  readonly detectsRegressions: boolean;
+  /** kvring_version_regressions_total summed over nodes and restarts. */
+  readonly versionRegressions: number;
+  /** Requests that failed with VERSION_REGRESSION. */
+  readonly regressionErrors: number;
   readonly wallMs: number;
   readonly faultMs: number;
   readonly ops: OpCounts;
@@ -26,6 +32,14 @@ export interface ScenarioSummary {
   readonly divergentAtHeal: number;
   /** Until no replica differed from PostgreSQL (null: not within the bound). */
   readonly convergeMs: number | null;
+  /** Keys still divergent when the convergence bound ran out (0 when converged). */
+  readonly divergentAfterBound: number;
+  /** The bound: the nodes' anti-entropy interval + 10 s. */
+  readonly convergeBoundMs: number;
+  /** kvring_evictions_total by node, summed over restarts. */
+  readonly evictions: Record<string, number>;
+  /** Filler writes acknowledged beside the workload (what keeps the nodes evicting). */
+  readonly fillerWrites: number;
   readonly faults: FaultFigures;
   readonly peakHints: number;
   readonly crashes: Crash[];
@@ -48,7 +62,14 @@ export const SCENARIO_ORDER = [
   'full-restart',
   'node-down',
   'mixed',
+  'eviction-flaky',
+  'ttl-heal',
+  'drain',
+  'dns-membership',
+  'postgres-rollback',
   'control-rollback',
+  'control-stale',
+  'control-lost',
 ];
 
 function median(xs: readonly number[]): number | undefined {
@@ -85,15 +106,36 @@ export function caught(s: ScenarioSummary): boolean {
   return s.porcupine?.verdict === 'not linearizable' && c.lost + c.staleReads + anomalies(c) > 0;
 }
 
-export function verdictOf(s: ScenarioSummary): 'pass' | 'caught' | 'FAIL' | 'MISSED' {
+export function totalEvictions(s: ScenarioSummary): number {
+  return Object.values(s.evictions ?? {}).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * A detection scenario: the regression was reported (metric or error) and
+ * nothing stale or conflicting was served (lost writes are what the fault
+ * did, not a finding).
+ */
+export function detected(s: ScenarioSummary): boolean {
+  const c = s.check;
+  return (
+    !s.error &&
+    s.versionRegressions + s.regressionErrors > 0 &&
+    c.staleReads + c.versionConflicts + c.phantomValues + c.failedWritesVisible + c.ttlExpiredServed === 0 &&
+    s.porcupine?.verdict === 'linearizable'
+  );
+}
+
+export function verdictOf(s: ScenarioSummary): 'pass' | 'caught' | 'detected' | 'FAIL' | 'MISSED' {
   const c = s.check;
   if (s.expectViolations) return !s.error && caught(s) ? 'caught' : 'MISSED';
+  if (s.detectsRegressions) return detected(s) ? 'detected' : 'MISSED';
   return !s.error &&
     c.lost === 0 &&
     c.staleReads === 0 &&
     anomalies(c) === 0 &&
     s.porcupine?.verdict === 'linearizable' &&
     s.convergeMs !== null &&
+    totalEvictions(s) > 0 &&
     s.crashes.length === 0 &&
     s.finalReadErrors === 0
     ? 'pass'
@@ -115,14 +157,16 @@ function rowOf(s: ScenarioSummary): Row {
       String(s.ops.ok),
       String(s.ops.failed),
       String(s.ops.inDoubt),
+      String(totalEvictions(s)),
       String(s.check.lost),
       String(s.check.staleReads),
       String(anomalies(s.check)),
       s.porcupine ? s.porcupine.verdict : 'not run',
-      `${s.divergentAtHeal} / ${s.convergeMs === null ? 'no' : `${s.convergeMs} ms`}`,
+      `${s.divergentAtHeal} / ${s.convergeMs === null ? `${s.divergentAfterBound} after ${s.convergeBoundMs} ms` : `0 in ${s.convergeMs} ms`}`,
       det,
       String(s.peakHints),
       String(s.crashes.length),
+      `${Math.round(s.wallMs / 1000)} s`,
       verdictOf(s),
     ],
   };
@@ -135,21 +179,32 @@ const HEADER = [
   'ok',
   'failed',
   'in doubt',
+  'evictions',
   'lost',
   'stale',
   'other anomalies',
   'Porcupine',
-  'divergent keys / converged in',
+  'divergent keys at heal / at the bound',
   'detect ms (median / max)',
   'peak hints',
   'crashes',
+  'wall',
   'verdict',
 ];
 
 function extras(summaries: readonly ScenarioSummary[]): string[] {
   const lines: string[] = [];
-  for (const s of summaries)
+  for (const s of summaries) {
+    const ev = Object.entries(s.evictions ?? {})
+      .map(([n, v]) => `${n} ${v}`)
+      .join(', ');
+    lines.push(`${s.scenario}: evictions by node = ${ev}; filler writes = ${s.fillerWrites}`);
+    if (s.detectsRegressions)
+      lines.push(
+        `${s.scenario}: version regressions reported = ${s.versionRegressions} (metric), ${s.regressionErrors} (errors)`,
+      );
     for (const [k, v] of Object.entries(s.extra)) lines.push(`${s.scenario}: ${k} = ${v}`);
+  }
   return lines;
 }
 

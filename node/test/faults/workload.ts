@@ -6,11 +6,18 @@
 //   legacy:<n>  keys the demo legacy API holds (read-through hits), now and
 //               then overwritten or deleted (a delete must stay deleted)
 //   miss:<n>    keys nobody has (legacy 404, negative cache)
-//   t:<n>       writes with a TTL (not checked as registers)
-// Every request goes to ONE node through a single-address client, so the
-// client library's retry on another node never turns one operation into
-// two; a worker moves to another node on its next request instead. Every
-// value is unique, so a read names the write it saw.
+//   t:<n>       hot keys overwritten with and without a TTL, deleted, read
+//               (checked as registers whose value may expire)
+//   f:<n>       filler: large values no one reads, written beside the
+//               workload so that the nodes' small memory budget keeps
+//               evicting (not recorded in the history)
+// Most workers send each request to ONE node through a single-address
+// client and move to another node on their next request. Some (`retrying`)
+// use the client library as an application does: given every node's
+// address, it retries a request on another node when one is unavailable,
+// so one operation may be applied twice; their failed writes are all in
+// doubt (an earlier attempt may have committed). Every value is unique, so
+// a read names the write it saw.
 import { KvClient, Source } from '@kvring/client';
 import { describeError, outcomeOfError, type ErrorLike } from './classify.js';
 import type { HistoryRecorder, InvokeEvent, OpKind, Outcome } from './history.js';
@@ -32,6 +39,12 @@ export interface WorkloadOptions {
   /** Client deadline per request. */
   readonly timeoutMs: number;
   readonly seed: number;
+  /** Workers 0..retrying-1 use one client given every node address (it retries elsewhere). */
+  readonly retrying: number;
+  /** Size of each filler value (0: no filler). */
+  readonly fillerBytes: number;
+  /** Pause between two filler writes. */
+  readonly fillerGapMs: number;
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
@@ -39,9 +52,14 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   keys: 120,
   legacyKeys: 60,
   missKeys: 40,
-  ttlKeys: 20,
+  ttlKeys: 8,
   timeoutMs: 2_000,
   seed: 1,
+  retrying: 3,
+  // With KVRING_MAX_MEMORY at 1 MiB (env.ts) a node's cache turns over
+  // several times a second.
+  fillerBytes: 32 * 1024,
+  fillerGapMs: 20,
 };
 
 export interface OpCounts {
@@ -56,12 +74,17 @@ export interface WorkloadCounts {
   readonly byKind: Record<OpKind, OpCounts>;
   /** Successful reads answered from the legacy API (read-through). */
   readThroughHits: number;
+  /** Filler writes acknowledged (not in the history). */
+  fillerWrites: number;
 }
 
 /** The seeded PRNG of the test support, so a scenario's op mix can be replayed. */
 export const rng = seededRandom;
 
 const HOT_KEYS = 8;
+
+/** The history's coordinator name for an operation of the retrying client. */
+export const RETRYING = 'any (retrying client)';
 
 const zero = (): OpCounts => ({ attempted: 0, ok: 0, failed: 0, inDoubt: 0 });
 
@@ -76,10 +99,13 @@ export class Workload {
     total: zero(),
     byKind: { write: zero(), delete: zero(), read: zero() },
     readThroughHits: 0,
+    fillerWrites: 0,
   };
   /** Writes and deletes in flight per coordinator, so a fault can pick a busy one. */
   readonly inflightWrites = new Map<string, number>();
   private readonly clients: Map<string, KvClient>;
+  /** The application's view: one client, every address, retries on another node. */
+  private readonly retryingClient: KvClient;
   private readonly avoidUntil = new Map<string, number>();
   private readonly uniqueKeys: string[] = [];
   private readonly frozen = new Set<string>();
@@ -98,6 +124,10 @@ export class Workload {
     this.clients = new Map(
       nodes.map((n) => [n.name, new KvClient(n.clientAddress, { timeoutMs: opts.timeoutMs })]),
     );
+    this.retryingClient = new KvClient(
+      nodes.map((n) => n.clientAddress),
+      { timeoutMs: opts.timeoutMs },
+    );
     for (const n of nodes) this.inflightWrites.set(n.name, 0);
     // Legacy keys start out holding the demo API's value, not absent.
     for (let i = 1; i <= opts.legacyKeys; i++) history.init(`legacy:${i}`, `legacy-value-${i}`);
@@ -105,7 +135,7 @@ export class Workload {
 
   /** Every key the workload may touch (for the final comparison with PostgreSQL). */
   keyPrefixes(): string[] {
-    return ['k:', 'u:', 'legacy:', 'miss:', 't:'];
+    return ['k:', 'u:', 'legacy:', 'miss:', 't:', 'f:'];
   }
 
   /** Starts the workers; they run until stop(). */
@@ -119,9 +149,10 @@ export class Workload {
     this.hardStop = performance.now() + maxMs;
     this.phase++;
     const r = rng(this.opts.seed + this.phase);
-    this.running = Promise.all(
-      Array.from({ length: this.opts.workers }, (_, w) => this.worker(w, rng(Math.floor(r() * 2 ** 32)))),
-    ).then(() => undefined);
+    this.running = Promise.all([
+      ...Array.from({ length: this.opts.workers }, (_, w) => this.worker(w, rng(Math.floor(r() * 2 ** 32)))),
+      this.filler(),
+    ]).then(() => undefined);
   }
 
   /** Stops issuing requests and waits for those in flight (bounded by the client deadline). */
@@ -132,6 +163,7 @@ export class Workload {
 
   close(): void {
     for (const c of this.clients.values()) c.close();
+    this.retryingClient.close();
   }
 
   /** From now on the workload only reads `key` (the control scenario damages it and must see that). */
@@ -161,7 +193,7 @@ export class Workload {
       // A worker whose last operation is in doubt is, for the checker, a
       // client that crashed mid-request: it goes on under a new process id.
       const proc = w + this.opts.workers * (this.generation[w] ?? 0);
-      const outcome = await this.run(proc, node, plan, `w${w}-${seq}`);
+      const outcome = await this.run(proc, w < this.opts.retrying ? undefined : node, plan, `w${w}-${seq}`);
       if (outcome === 'info') this.generation[w] = (this.generation[w] ?? 0) + 1;
       // Like a real client, do not spin on a cluster that refuses everything.
       if (outcome !== 'ok') await new Promise((r) => setTimeout(r, 20));
@@ -174,21 +206,42 @@ export class Workload {
     // Four in ten register operations go to a few hot keys, so that
     // operations on one key overlap (where linearizability can break).
     const k = (): string => `k:${random() < 0.4 ? pick(HOT_KEYS) : pick(keys)}`;
+    const t = (): string => `t:${pick(ttlKeys)}`;
     const x = random();
-    if (x < 0.34) return { f: 'read', key: k() };
-    if (x < 0.58) return { f: 'write', key: k() };
-    if (x < 0.63) return { f: 'delete', key: k() };
-    if (x < 0.7) return { f: 'write', key: `u:${w}-${seq}` };
-    if (x < 0.76) {
+    if (x < 0.3) return { f: 'read', key: k() };
+    if (x < 0.52) return { f: 'write', key: k() };
+    if (x < 0.57) return { f: 'delete', key: k() };
+    if (x < 0.63) return { f: 'write', key: `u:${w}-${seq}` };
+    if (x < 0.68) {
       const u = this.uniqueKeys[pick(this.uniqueKeys.length)];
       return u === undefined ? { f: 'read', key: k() } : { f: 'read', key: u };
     }
-    if (x < 0.86) return { f: 'read', key: `legacy:${1 + pick(legacyKeys)}` };
-    if (x < 0.88) return { f: 'write', key: `legacy:${1 + pick(legacyKeys)}` };
-    if (x < 0.89) return { f: 'delete', key: `legacy:${1 + pick(legacyKeys)}` };
-    if (x < 0.93) return { f: 'read', key: `miss:${pick(missKeys)}` };
-    if (x < 0.97) return { f: 'write', key: `t:${pick(ttlKeys)}`, ttlMs: 1_000 + pick(2_000) };
-    return { f: 'read', key: `t:${pick(ttlKeys)}` };
+    if (x < 0.76) return { f: 'read', key: `legacy:${1 + pick(legacyKeys)}` };
+    if (x < 0.78) return { f: 'write', key: `legacy:${1 + pick(legacyKeys)}` };
+    if (x < 0.79) return { f: 'delete', key: `legacy:${1 + pick(legacyKeys)}` };
+    if (x < 0.82) return { f: 'read', key: `miss:${pick(missKeys)}` };
+    // TTL keys: TTL overwrites (short enough to expire within a fault),
+    // plain overwrites and deletes of the same few keys.
+    if (x < 0.88) return { f: 'write', key: t(), ttlMs: 500 + pick(2_000) };
+    if (x < 0.9) return { f: 'write', key: t() };
+    if (x < 0.92) return { f: 'delete', key: t() };
+    return { f: 'read', key: t() };
+  }
+
+  /** Large values of keys nobody reads, so the small memory budget evicts all the time. */
+  private async filler(): Promise<void> {
+    if (this.opts.fillerBytes <= 0) return;
+    const value = Buffer.alloc(this.opts.fillerBytes, 0x66);
+    for (let i = 0; !this.stopping && performance.now() < this.hardStop; i++) {
+      const key = `f:${this.phase}-${i}`;
+      try {
+        await this.clients.get(this.pickNode(i).name)!.set(key, value);
+        this.counts.fillerWrites++;
+      } catch {
+        // filler only: its failures are not under test
+      }
+      await new Promise((r) => setTimeout(r, this.opts.fillerGapMs));
+    }
   }
 
   private pickNode(i: number): WorkloadNode {
@@ -200,21 +253,27 @@ export class Workload {
     return this.nodes[i % this.nodes.length]!;
   }
 
-  private async run(proc: number, node: WorkloadNode, plan: Planned, value: string): Promise<Outcome> {
-    const client = this.clients.get(node.name)!;
+  /** One operation; `node` undefined: through the retrying client (it picks the node). */
+  private async run(
+    proc: number,
+    node: WorkloadNode | undefined,
+    plan: Planned,
+    value: string,
+  ): Promise<Outcome> {
+    const client = node === undefined ? this.retryingClient : this.clients.get(node.name)!;
     const c = this.counts;
     const isWrite = plan.f !== 'read';
     const inv: InvokeEvent = this.history.invoke({
       proc,
       f: plan.f,
       key: plan.key,
-      node: node.name,
+      node: node?.name ?? RETRYING,
       ...(plan.f === 'write' ? { value } : {}),
       ...(plan.ttlMs !== undefined ? { ttlMs: plan.ttlMs } : {}),
     });
     c.total.attempted++;
     c.byKind[plan.f].attempted++;
-    if (isWrite) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 0) + 1);
+    if (isWrite && node) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 0) + 1);
     let outcome: Outcome;
     try {
       if (plan.f === 'read') {
@@ -238,7 +297,7 @@ export class Workload {
       c.byKind[plan.f].ok++;
     } catch (err) {
       const e = err as ErrorLike;
-      outcome = outcomeOfError(plan.f, e);
+      outcome = outcomeOfError(plan.f, e, { retried: node === undefined });
       this.history.complete(inv, outcome, { error: describeError(e) });
       if (outcome === 'fail') {
         c.total.failed++;
@@ -249,9 +308,9 @@ export class Workload {
       }
       // Unique keys in doubt are still read back: they may exist.
       if (plan.key.startsWith('u:') && outcome === 'info') this.uniqueKeys.push(plan.key);
-      this.avoidUntil.set(node.name, performance.now() + 300);
+      if (node) this.avoidUntil.set(node.name, performance.now() + 300);
     } finally {
-      if (isWrite) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 1) - 1);
+      if (isWrite && node) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 1) - 1);
     }
     return outcome;
   }
