@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Prepares the Python quickstart: a virtual environment with requirements.txt
-# (.cache/venv-quickstart-<hash of requirements.txt>, made once) and the
-# client API's stubs generated from proto/ with grpc_tools.protoc (never
-# committed). Prints the environment's python.
+# (.cache/venv-quickstart-<hash>, made once) and the client API's stubs
+# generated from proto/ with grpc_tools.protoc (never committed). Prints the
+# environment's python.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-venv=$root/.cache/venv-quickstart-$(sha256sum "$here/requirements.txt" | cut -c1-12)
+# Keyed by the requirements and the interpreter: a change of either makes a new one.
+key=$( (cat "$here/requirements.txt"; python3 -VV) | sha256sum | cut -c1-12)
+venv=$root/.cache/venv-quickstart-$key
 py=$venv/bin/python
 
 if [ ! -f "$venv/.installed" ]; then
