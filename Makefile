@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults chaos-mesh e2e kind-e2e clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults chaos-mesh e2e kind-e2e quickstarts clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,6 +76,10 @@ chaos-mesh: ## chaos-mesh's controller manager from its Go module, and its image
 
 kind-e2e: ## the same suites on a kind cluster (needs Docker, kind, helm, kubectl, internet): create, build+load images, run, delete
 	@bash scripts/kind-e2e.sh $(JEST_ARGS)
+
+quickstarts: deps ## build the Go and Python quickstarts (quickstarts/; .cache/quickstarts/go, .cache/venv-quickstart-*)
+	bash quickstarts/go/build.sh
+	bash quickstarts/python/build.sh
 
 clean: ## remove build outputs
 	rm -rf */dist node/src/gen client/src/gen .cache/jest.json

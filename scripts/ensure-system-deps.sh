@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
+python3 -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv) # the Python quickstart's virtual environment
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing system packages: ${need[*]} (install them, e.g. apt-get install ${need[*]})" >&2
