@@ -144,6 +144,12 @@ export class NodeMetrics {
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
     registers: [this.registry],
   });
+  readonly viewResends = new Counter({
+    name: 'kvring_view_resends_total',
+    help: 'Writes re-sent to the preference list of a refreshed ring view after a replica refused them as not its owner.',
+    registers: [this.registry],
+  });
+
   readonly ringChanges = new Counter({
     name: 'kvring_ring_changes_total',
     help: 'Membership changes applied to the ring.',

@@ -22,10 +22,12 @@ import { Hints } from './cluster/hints.js';
 import { LocalHandle } from './cluster/local-handle.js';
 import { LocalReplica } from './cluster/local-replica.js';
 import { Membership } from './cluster/membership.js';
+import { RingView } from './cluster/ring-view.js';
+import { Ring } from '@kvring/client/ring';
 import { LegacyClient } from './legacy/client.js';
 import type { Logger } from './log.js';
 import { NodeMetrics } from './metrics.js';
-import { PeerConnection } from './peer/connection.js';
+import { PeerConnection, type PeerChange } from './peer/connection.js';
 import { peerService } from './peer/server.js';
 import { PgStore } from './pg/store.js';
 import type { ChangeCursor } from './pg/types.js';
@@ -40,6 +42,8 @@ export class KvNode {
   readonly store: MemoryStore;
   readonly hints: Hints;
   private readonly replica: LocalReplica;
+  /** This node's ring view: the fence of ring transitions (ring-view.ts). */
+  private readonly view: RingView;
   private pg!: PgStore;
   private legacy: LegacyClient | undefined;
   private membership!: Membership;
@@ -68,7 +72,13 @@ export class KvNode {
       onExpire: () => this.metrics.expirations.inc(),
     });
     this.metrics.cacheMaxBytes.set(cfg.maxMemory);
-    this.replica = new LocalReplica(this.store, this.incarnation, now);
+    // Until membership is known this node owns every key, as before it knew its peers.
+    this.view = new RingView(
+      cfg.nodeName,
+      cfg.replicationFactor,
+      new Ring([cfg.nodeName], { vnodes: cfg.vnodes }),
+    );
+    this.replica = new LocalReplica(this.store, this.incarnation, now, this.view);
     this.hints = new Hints({ maxBytes: cfg.hintsMaxBytes, maxAgeMs: cfg.hintsMaxAgeMs }, this.metrics);
   }
 
@@ -124,6 +134,7 @@ export class KvNode {
       peerService({
         selfName: cfg.nodeName,
         replica: this.replica,
+        view: this.view,
         maxKeyBytes: cfg.maxKeyBytes,
         log,
         legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
@@ -152,16 +163,15 @@ export class KvNode {
             metrics,
             onState: (conn, change) => this.onPeerState(conn, change),
           }),
-        onRingChange: (ring) => {
-          this.handoff
-            .rebalance(ring)
-            .catch((err: Error) => log.warn({ err: err.message }, 'handoff failed'));
-        },
+        onRingChange: (ring) => this.onRingChange(ring),
+        holdDownMs: cfg.memberHoldDownMs,
+        selfLeaving: () => this.view.leaving,
         log: log.child({ component: 'membership' }),
         metrics,
       },
       cfg.discoveryIntervalMs,
     );
+    this.view.reset(this.membership.ring);
     this.coordinator = new Coordinator(
       {
         readQuorum: cfg.readQuorum,
@@ -178,15 +188,18 @@ export class KvNode {
         metrics,
       },
     );
-    this.handoff = new Handoff(
-      this.store,
-      cfg.nodeName,
-      cfg.replicationFactor,
-      (m) => this.membership.placement.handle(m),
-      log.child({ component: 'handoff' }),
-      metrics,
-    );
     this.replayer = new HintReplayer(this.hints, (m) => this.membership.placement.handle(m), log, metrics);
+    this.handoff = new Handoff({
+      store: this.store,
+      self: cfg.nodeName,
+      n: cfg.replicationFactor,
+      view: this.view,
+      handleOf: (m) => this.membership.placement.handle(m),
+      hints: this.hints,
+      replayHints: (deadline) => this.replayer.replayAll(deadline),
+      log: log.child({ component: 'handoff' }),
+      metrics,
+    });
     this.antiEntropy = new AntiEntropy(
       this.changeSource(),
       this.store,
@@ -214,6 +227,7 @@ export class KvNode {
       // Expired entries are never served; the sweep only returns their memory sooner.
       this.store.sweep(1000);
       this.updateGauges();
+      this.checkSettled();
     }, 1000);
     this.gauges.unref();
     this.updateGauges();
@@ -243,6 +257,7 @@ export class KvNode {
     if (this.gauges) clearInterval(this.gauges);
     await shutdownGrpc(this.clientSrv, left() * 0.6);
     this.antiEntropy?.stop();
+    this.handoff?.stop();
     this.replayer?.stop();
     if (this.replayer) await this.replayer.replayAll(performance.now() + left() * 0.5);
     await this.pg?.close();
@@ -281,7 +296,35 @@ export class KvNode {
     };
   }
 
-  private onPeerState(conn: PeerConnection, change: 'up' | 'down' | 'restarted'): void {
+  /**
+   * The fence switches with the placement, in the same turn: from now on
+   * this node refuses writes for keys it gave away, then streams them.
+   */
+  private onRingChange(ring: Ring): void {
+    this.view.adopt(ring);
+    this.handoff
+      .rebalance(ring)
+      .then(() => this.checkSettled())
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'handoff failed'));
+  }
+
+  /** Keys gained in the last change are trusted once every peer reports this view and its handoff done. */
+  private checkSettled(): void {
+    const st = this.view.status();
+    if (!this.view.settling || !st.handedOff || !this.membership) return;
+    for (const c of this.membership.connections()) if (c.view !== st.view || !c.handedOff) return;
+    this.view.settle(st.view);
+    this.log.info({ ring: st.view }, 'ring view settled: every member handed its keys over');
+  }
+
+  private onPeerState(conn: PeerConnection, change: PeerChange): void {
+    if (change === 'view') {
+      // A peer that drains leaves the ring at once; one that reports a view
+      // may settle this node's.
+      if (conn.leaving) this.membership?.reapply();
+      this.checkSettled();
+      return;
+    }
     if (change === 'restarted') {
       const dropped = this.hints.keepOnly(conn.name, conn.incarnation);
       this.log.info(
@@ -356,6 +399,8 @@ export class KvNode {
   private async drain(req: DrainRequest): Promise<DrainResponse> {
     this.draining = true;
     const r = await this.handoff.drain(this.membership.ring, req.leaving);
+    // This node now places no key on itself: its own coordinator writes to the remaining owners.
+    this.membership.reapply();
     return { keysStreamed: r.streamed, keysFailed: r.failed };
   }
 

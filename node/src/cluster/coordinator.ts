@@ -50,6 +50,13 @@ export interface GetResult {
 export interface Placement {
   /** The key's preference list: N distinct members, primary first. */
   preferenceList(key: string): readonly ReplicaHandle[];
+  /** Re-reads the membership now (a replica said this node's view is stale). */
+  refresh?(): Promise<void>;
+}
+
+/** Replicas that refused a write because they do not own the key in their view. */
+interface Refusals {
+  notOwner: number;
 }
 
 export interface CoordinatorOptions {
@@ -172,7 +179,7 @@ export class Coordinator {
     const version = await this.deps.durable.write({ key, value, tombstone, ttlMs });
     const w: WriteRequest = { key, value, version, tombstone, ttlMs };
     try {
-      await this.replicate(w, prefs, incs, W, WriteCause.WRITE_CAUSE_WRITE);
+      await this.replicateToOwners(w, prefs, incs);
     } catch (err) {
       throw new QuorumError(
         `version ${version} is committed in PostgreSQL but ${(err as Error).message}; ` +
@@ -180,6 +187,42 @@ export class Coordinator {
       );
     }
     return version;
+  }
+
+  /**
+   * Replicates a committed write to W of the key's owners. A replica that
+   * does not own the key in its view refuses it and does not count: the
+   * view here is stale (or the replica drains). The membership is then read
+   * again and, when the preference list changed, the same version goes to
+   * the new one (a replica keeps the higher version, so resending is safe).
+   * Incarnations of members new to the list are taken now: a member that
+   * restarts after this still refuses it.
+   */
+  private async replicateToOwners(
+    w: WriteRequest,
+    prefs: readonly ReplicaHandle[],
+    incs: readonly string[],
+  ): Promise<void> {
+    const refusals: Refusals = { notOwner: 0 };
+    const W = this.opts.writeQuorum;
+    try {
+      await this.replicate(w, prefs, incs, W, WriteCause.WRITE_CAUSE_WRITE, refusals);
+      return;
+    } catch (err) {
+      const { placement } = this.deps;
+      if (refusals.notOwner === 0 || placement.refresh === undefined) throw err;
+      await placement.refresh();
+      const next = placement.preferenceList(w.key);
+      if (next.length === prefs.length && next.every((h, i) => prefs[i]!.name === h.name)) throw err;
+      this.deps.metrics.viewResends.inc();
+      await this.replicate(
+        w,
+        next,
+        next.map((h) => h.incarnation),
+        W,
+        WriteCause.WRITE_CAUSE_WRITE,
+      );
+    }
   }
 
   /**
@@ -193,6 +236,7 @@ export class Coordinator {
     incs: readonly string[],
     need: number,
     cause: WriteCause,
+    refusals?: Refusals,
   ): Promise<void> {
     const { hints } = this.deps;
     return new Promise<void>((resolve, reject) => {
@@ -210,7 +254,10 @@ export class Coordinator {
         h.write(w, inc, cause).then(
           (r) => {
             if (r.status === PeerStatus.PEER_STATUS_OK) return q.success();
-            if (r.status !== PeerStatus.PEER_STATUS_STALE_INCARNATION) hints.add(h.name, w, inc);
+            // A non-owner would refuse the hint too; the new owners get the write instead.
+            if (r.status === PeerStatus.PEER_STATUS_NOT_OWNER) {
+              if (refusals) refusals.notOwner++;
+            } else if (r.status !== PeerStatus.PEER_STATUS_STALE_INCARNATION) hints.add(h.name, w, inc);
             q.failure();
           },
           () => {

@@ -1,8 +1,12 @@
 // Where the member list comes from: a static list outside Kubernetes, or the
 // headless Service's DNS inside it. With publishNotReadyAddresses a crashed
-// pod keeps its records, so DNS changes only on a real scale event: a crash
-// never changes the ring.
+// pod keeps its records, but a deleted pod has none until its replacement
+// has an IP: membership.ts holds a missing member for a hold-down period, so
+// such a gap never changes the ring.
 import { Resolver } from 'node:dns/promises';
+
+/** Ordinals the A-record probe asks at once; a window without any pod ends it. */
+const PROBE_WINDOW = 8;
 
 /** Member name -> host:peerPort. */
 export type MemberMap = ReadonlyMap<string, string>;
@@ -76,30 +80,43 @@ export class DnsDiscovery implements Discovery {
   }
 
   /**
-   * Without SRV records: StatefulSet pods are PREFIX-0..PREFIX-(n-1); resolve
-   * them in order until one is missing.
+   * Without SRV records: StatefulSet pods are PREFIX-0..PREFIX-(n-1). A pod
+   * that was deleted has no record until its replacement has an IP, so a
+   * missing ordinal does not end the probe: the pods after it are still
+   * members. The probe asks PROBE_WINDOW ordinals at a time and ends after a
+   * window where none exists (or at maxOrdinal).
    */
   private async probeOrdinals(): Promise<MemberMap> {
     if (!this.opts.podPrefix) throw new Error(`no SRV records for ${this.opts.service} and no pod prefix`);
     const out = new Map<string, string>();
     const max = this.opts.maxOrdinal ?? 256;
-    for (let i = 0; i < max; i++) {
-      const name = `${this.opts.podPrefix}-${i}`;
-      const host = `${name}.${this.opts.service}`;
-      let ips: string[];
-      try {
-        ips = await this.resolver.resolve4(host);
-      } catch (err) {
-        // Only a pod that does not exist ends the probe; a failing lookup
-        // fails the refresh, so the caller keeps its last list.
-        const code = (err as { code?: string }).code;
-        if (code === 'ENOTFOUND' || code === 'ENODATA') break;
-        throw err;
-      }
-      out.set(name, ips.length > 0 ? `${ips[0]}:${this.opts.peerPort}` : `${host}:${this.opts.peerPort}`);
+    for (let from = 0; from < max; from += PROBE_WINDOW) {
+      const ordinals: number[] = [];
+      for (let i = from; i < Math.min(max, from + PROBE_WINDOW); i++) ordinals.push(i);
+      const found = await Promise.all(ordinals.map((i) => this.podAddress(i)));
+      found.forEach((addr, j) => {
+        if (addr !== undefined) out.set(`${this.opts.podPrefix}-${ordinals[j]!}`, addr);
+      });
+      if (found.every((a) => a === undefined)) break;
     }
     if (out.size === 0) throw new Error(`no A records for ${this.opts.podPrefix}-0.${this.opts.service}`);
     return out;
+  }
+
+  /** host:port of pod `i`, undefined when it has no record; throws when DNS fails. */
+  private async podAddress(i: number): Promise<string | undefined> {
+    const host = `${this.opts.podPrefix}-${i}.${this.opts.service}`;
+    let ips: string[];
+    try {
+      ips = await this.resolver.resolve4(host);
+    } catch (err) {
+      // Only a pod that does not exist is skipped; a failing lookup fails
+      // the refresh, so the caller keeps its last list.
+      const code = (err as { code?: string }).code;
+      if (code === 'ENOTFOUND' || code === 'ENODATA') return undefined;
+      throw err;
+    }
+    return ips.length > 0 ? `${ips[0]}:${this.opts.peerPort}` : `${host}:${this.opts.peerPort}`;
   }
 }
 

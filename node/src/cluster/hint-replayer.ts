@@ -57,7 +57,9 @@ export class HintReplayer {
               this.metrics.hints.inc({ outcome: 'replayed' });
             } else if (
               r.status === 'fulfilled' &&
-              r.value.status === PeerStatus.PEER_STATUS_STALE_INCARNATION
+              (r.value.status === PeerStatus.PEER_STATUS_STALE_INCARNATION ||
+                // No longer an owner: the key's new owners got it by stream or write.
+                r.value.status === PeerStatus.PEER_STATUS_NOT_OWNER)
             ) {
               this.metrics.hints.inc({ outcome: 'dropped' });
             } else {

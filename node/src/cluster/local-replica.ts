@@ -1,8 +1,10 @@
-// This node's replica: the memory store plus the incarnation rule. The peer
-// server and the coordinator's local handle both go through it, so a write
-// is judged the same way however it arrives.
+// This node's replica: the memory store plus the incarnation rule and the
+// ring-view fence (ring-view.ts). The peer server and the coordinator's local
+// handle both go through it, so a write is judged the same way however it
+// arrives.
 import { PeerStatus, type PeerOp, type PeerResult } from '../gen/kvring/v1/peer.js';
 import type { MemoryStore } from '../store/memory-store.js';
+import type { RingView } from './ring-view.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -12,11 +14,16 @@ export class LocalReplica {
     /** Unique per process start. */
     readonly incarnation: string,
     private readonly now: () => number,
+    /** Absent in tests of the store alone: every key is owned. */
+    private readonly view?: RingView,
   ) {}
 
   read(id: number, key: string): PeerResult {
     const e = this.store.get(key);
-    if (e === undefined) return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, '');
+    // A copy of a key this node does not own, or gained in a change still
+    // settling, may have missed writes: a miss sends the coordinator to PostgreSQL.
+    if (e === undefined || (this.view !== undefined && !this.view.trusts(key)))
+      return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, '');
     const ttl = e.expiresAt === 0 ? 0 : Math.max(1, Math.ceil(e.expiresAt - this.now()));
     return result(
       id,
@@ -49,6 +56,18 @@ export class LocalReplica {
         0,
         false,
         'restarted',
+      );
+    if (this.view !== undefined && !this.view.owns(op.key))
+      return result(
+        id,
+        PeerStatus.PEER_STATUS_NOT_OWNER,
+        false,
+        EMPTY,
+        0,
+        false,
+        0,
+        false,
+        `not an owner in view ${this.view.ring.ringHash}`,
       );
     const applied = this.store.apply(
       op.key,

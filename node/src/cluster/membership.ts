@@ -1,6 +1,10 @@
 // Keeps the member list, the ring and one handle per member current. The
 // ring is rebuilt only when the set of member names changes (a scale event);
-// an address change (a pod restarted with a new IP) only reconnects.
+// an address change (a pod restarted with a new IP) only reconnects. A
+// member missing from discovery stays a member for a hold-down period (a
+// deleted pod has no DNS record until its replacement has an IP: that is a
+// transient failure, not a scale event); a member that announces it is
+// draining (ring-view.ts) leaves the ring at once.
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
 import { Ring } from '@kvring/client/ring';
@@ -18,6 +22,11 @@ export interface MembershipOptions {
   readonly replicationFactor: number;
   readonly connect: (name: string, address: string) => PeerConnection;
   readonly onRingChange: (ring: Ring, previous: Ring) => void;
+  /** How long a member missing from discovery stays a member. */
+  readonly holdDownMs: number;
+  /** Whether this node drains: it then places no key on itself. */
+  readonly selfLeaving: () => boolean;
+  readonly now?: () => number;
   readonly log: Logger;
   readonly metrics: NodeMetrics;
 }
@@ -26,8 +35,11 @@ export class Membership {
   readonly placement: RingPlacement;
   private readonly peers = new Map<string, PeerConnection>();
   private addresses: MemberMap = new Map();
+  /** When discovery last listed each member. */
+  private readonly lastListed = new Map<string, number>();
+  private lastFound: MemberMap = new Map();
   private timer: NodeJS.Timeout | undefined;
-  private refreshing = false;
+  private inflight: Promise<void> | undefined;
 
   private constructor(private readonly opts: MembershipOptions) {
     const handles = new Map<string, ReplicaHandle>([[opts.self.name, opts.self]]);
@@ -36,6 +48,7 @@ export class Membership {
       handles,
       opts.replicationFactor,
     );
+    this.placement.refresher = () => this.refresh(false);
   }
 
   /** Waits for the first member list (retrying), then builds the ring. */
@@ -77,15 +90,18 @@ export class Membership {
     return this.placement.all();
   }
 
-  async refresh(initial: boolean): Promise<void> {
-    if (this.refreshing) return;
-    this.refreshing = true;
-    try {
-      const found = await this.opts.discovery.members();
-      this.apply(found, initial);
-    } finally {
-      this.refreshing = false;
-    }
+  /** Reads discovery and applies it; concurrent callers share one read. */
+  refresh(initial: boolean): Promise<void> {
+    this.inflight ??= this.opts.discovery
+      .members()
+      .then((found) => this.apply(found, initial))
+      .finally(() => (this.inflight = undefined));
+    return this.inflight;
+  }
+
+  /** Applies the last list again: a peer told that it drains, or stopped draining. */
+  reapply(): void {
+    this.apply(this.lastFound, false);
   }
 
   stop(): void {
@@ -96,9 +112,18 @@ export class Membership {
 
   private apply(found: MemberMap, initial: boolean): void {
     const { self, log } = this.opts;
+    const now = (this.opts.now ?? Date.now)();
+    this.lastFound = found;
+    for (const name of found.keys()) this.lastListed.set(name, now);
     const next = new Map(found);
+    // A member missing from discovery keeps its place (and last address)
+    // until the hold-down runs out.
+    for (const [name, addr] of this.addresses)
+      if (!next.has(name) && now - (this.lastListed.get(name) ?? 0) < this.opts.holdDownMs)
+        next.set(name, addr);
     // DNS may lag behind this pod's own start; a node always counts itself.
     next.set(self.name, this.opts.selfPeerAddress);
+    for (const name of this.lastListed.keys()) if (!next.has(name)) this.lastListed.delete(name);
     let reconnected = 0;
     for (const [name, addr] of next) {
       if (name === self.name) continue;
@@ -114,8 +139,13 @@ export class Membership {
         this.peers.delete(name);
       }
     this.addresses = next;
-    const names = [...next.keys()];
+    // A draining member is still connected (its handoff state matters) but
+    // owns nothing.
+    let names = [...next.keys()].filter((n) =>
+      n === self.name ? !this.opts.selfLeaving() : this.peers.get(n)?.leaving !== true,
+    );
     const old = this.placement.ring;
+    if (names.length === 0) names = [...old.members];
     const sameNames = names.length === old.members.length && names.every((n) => old.has(n));
     const handles = new Map<string, ReplicaHandle>([[self.name, self], ...this.peers]);
     if (sameNames && !initial) {
@@ -130,5 +160,10 @@ export class Membership {
       log.info({ members: ring.members, ring: ring.ringHash }, 'ring changed');
       this.opts.onRingChange(ring, old);
     } else log.info({ members: ring.members, ring: ring.ringHash }, 'ring built');
+  }
+
+  /** The connected peers, for the settle check (every one must report the view). */
+  connections(): readonly PeerConnection[] {
+    return [...this.peers.values()];
   }
 }

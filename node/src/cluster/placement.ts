@@ -6,6 +6,8 @@ import type { ReplicaHandle } from './replica.js';
 
 export class RingPlacement implements Placement {
   private handleList: ReplicaHandle[] = [];
+  /** Re-reads the membership (set by Membership; nothing to re-read for a fixed ring). */
+  refresher: (() => Promise<void>) | undefined;
 
   constructor(
     private ringRef: Ring,
@@ -30,6 +32,10 @@ export class RingPlacement implements Placement {
     const out: ReplicaHandle[] = new Array<ReplicaHandle>(names.length);
     for (let i = 0; i < names.length; i++) out[i] = this.handles.get(names[i]!)!;
     return out;
+  }
+
+  refresh(): Promise<void> {
+    return this.refresher?.() ?? Promise.resolve();
   }
 
   handle(name: string): ReplicaHandle | undefined {

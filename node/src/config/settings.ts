@@ -111,6 +111,14 @@ export const SETTINGS = [
     help: 'how often membership is refreshed from DNS',
   },
   {
+    key: 'memberHoldDownMs',
+    env: 'KVRING_MEMBER_HOLDDOWN',
+    kind: 'duration',
+    default: '30s',
+    min: 0,
+    help: 'how long a member missing from DNS stays a member (a deleted pod has no record until its replacement has an IP); a drained member leaves at once',
+  },
+  {
     key: 'replicationFactor',
     env: 'KVRING_REPLICATION_FACTOR',
     kind: 'int',

@@ -44,6 +44,9 @@ interface Pending {
   kind: PeerOpKind;
 }
 
+/** 'view': the peer told a new ring view, handoff state or that it leaves. */
+export type PeerChange = 'up' | 'down' | 'restarted' | 'view';
+
 export interface PeerConnectionOptions {
   readonly selfName: string;
   readonly selfIncarnation: string;
@@ -55,13 +58,17 @@ export interface PeerConnectionOptions {
   readonly log: Logger;
   readonly metrics?: NodeMetrics;
   /** Called when the failure detector changes its verdict or the peer restarted. */
-  readonly onState?: (conn: PeerConnection, change: 'up' | 'down' | 'restarted') => void;
+  readonly onState?: (conn: PeerConnection, change: PeerChange) => void;
 }
 
 export class PeerConnection implements ReplicaHandle {
   readonly isSelf = false;
   up = false;
   incarnation = '';
+  /** The peer's ring view as it last told it (ring-view.ts): '' until its first Hello. */
+  view = '';
+  handedOff = false;
+  leaving = false;
   private readonly client: PeerServiceClient;
   private call: ClientDuplexStream<PeerRequestFrame, PeerResponseFrame> | undefined;
   private outbox: PeerOp[] = [];
@@ -182,7 +189,16 @@ export class PeerConnection implements ReplicaHandle {
     if (this.closed) return;
     const call = this.client.exchange();
     this.call = call;
-    call.write({ hello: { member: this.opts.selfName, incarnation: this.opts.selfIncarnation }, ops: [] });
+    call.write({
+      hello: {
+        member: this.opts.selfName,
+        incarnation: this.opts.selfIncarnation,
+        view: '',
+        handedOff: false,
+        leaving: false,
+      },
+      ops: [],
+    });
     call.on('data', (frame: PeerResponseFrame) => this.onFrame(frame));
     call.on('error', (err: Error) => this.onBroken(call, err));
     call.on('end', () => this.onBroken(call, new Error('stream ended')));
@@ -195,6 +211,13 @@ export class PeerConnection implements ReplicaHandle {
       this.incarnation = frame.hello.incarnation;
       this.reconnectDelay = 100;
       if (prev !== '' && prev !== this.incarnation) this.opts.onState?.(this, 'restarted');
+      const h = frame.hello;
+      if (h.view !== this.view || h.handedOff !== this.handedOff || h.leaving !== this.leaving) {
+        this.view = h.view;
+        this.handedOff = h.handedOff;
+        this.leaving = h.leaving;
+        this.opts.onState?.(this, 'view');
+      }
     }
     if (!this.up && this.incarnation !== '') this.setUp(true);
     for (const r of frame.results) {

@@ -8,12 +8,14 @@ import {
   PeerStatus,
   type DigestRequest,
   type DigestResponse,
+  type Hello,
   type PeerRequestFrame,
   type PeerResponseFrame,
   type PeerResult,
   type PeerServiceServer,
 } from '../gen/kvring/v1/peer.js';
 import { result, type LocalReplica } from '../cluster/local-replica.js';
+import type { RingView } from '../cluster/ring-view.js';
 import type { Logger } from '../log.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -21,6 +23,8 @@ const EMPTY = Buffer.alloc(0);
 export interface PeerServerDeps {
   readonly selfName: string;
   readonly replica: LocalReplica;
+  /** This node's ring view, told to the peer in a Hello whenever it changes. */
+  readonly view: RingView;
   readonly maxKeyBytes: number;
   readonly log: Logger;
   /** Read-through as the key's primary (coalesced per key). */
@@ -46,6 +50,8 @@ class StreamHandler {
   private late: PeerResult[] = [];
   private lateScheduled = false;
   private closed = false;
+  /** The view generation the peer was last told about. */
+  private toldGeneration = -1;
 
   constructor(
     private readonly call: ServerDuplexStream<PeerRequestFrame, PeerResponseFrame>,
@@ -53,8 +59,8 @@ class StreamHandler {
   ) {}
 
   start(): void {
-    const { call, deps } = this;
-    call.write({ hello: { member: deps.selfName, incarnation: deps.replica.incarnation }, results: [] });
+    const { call } = this;
+    call.write({ hello: this.hello(), results: [] });
     call.on('data', (frame: PeerRequestFrame) => this.onFrame(frame));
     call.on('error', () => this.close());
     call.on('end', () => {
@@ -66,6 +72,14 @@ class StreamHandler {
 
   private close(): void {
     this.closed = true;
+  }
+
+  /** A Hello when the peer has not heard of this view state yet (the first frame always). */
+  private hello(): Hello | undefined {
+    const { view, selfName, replica } = this.deps;
+    if (view.generation === this.toldGeneration) return undefined;
+    this.toldGeneration = view.generation;
+    return { member: selfName, incarnation: replica.incarnation, ...view.status() };
   }
 
   private onFrame(frame: PeerRequestFrame): void {
@@ -95,7 +109,7 @@ class StreamHandler {
           );
       }
     }
-    if (results.length > 0 && !this.closed) this.call.write({ hello: undefined, results });
+    if (results.length > 0 && !this.closed) this.call.write({ hello: this.hello(), results });
   }
 
   private fetchLater(id: number, key: string): void {
@@ -117,7 +131,7 @@ class StreamHandler {
       this.lateScheduled = false;
       const results = this.late;
       this.late = [];
-      if (!this.closed) this.call.write({ hello: undefined, results });
+      if (!this.closed) this.call.write({ hello: this.hello(), results });
     });
   }
 }

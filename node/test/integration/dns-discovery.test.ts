@@ -215,4 +215,50 @@ describe('membership from DNS', () => {
     );
     expect(Number(rows.rows[0]!.n)).toBe(written.size);
   });
+
+  it('a pod missing from DNS for a few seconds under load causes no ring change and loses no write', async () => {
+    const addresses = [...cluster!.clientAddresses, extra!.clientAddress];
+    const before = (await waitForRing(addresses, names(4), 30_000))[0]!.ringHash;
+    const client = new KvClient(addresses, { timeoutMs: 10_000 });
+    const acked = new Map<string, string>();
+    let stop = false;
+    const writer = (async () => {
+      for (let i = 0; i < 5_000 && !stop; i++) {
+        const key = `dns:flap:${i % 50}`;
+        const value = `w${i}`;
+        await client.set(key, value).then(
+          () => acked.set(key, value),
+          () => undefined,
+        );
+      }
+    })();
+    const hashes = new Set<string>();
+    try {
+      // demo-1 is deleted and its replacement has no IP yet: no SRV target, no A record.
+      dns.setSrv(
+        SRV_NAME,
+        [0, 2, 3].map((i) => ({ target: fqdn(i), port: PEER_PORT })),
+      );
+      dns.remove(fqdn(1));
+      // Six discovery intervals (500 ms) pass while it is missing.
+      for (let i = 0; i < 15; i++) {
+        for (const info of await infos(addresses)) hashes.add(info.ringHash);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      publish(4);
+    } finally {
+      stop = true;
+      await writer;
+      client.close();
+    }
+    expect([...hashes]).toEqual([before]);
+    expect(acked.size).toBeGreaterThan(0);
+    const reader = new KvClient(addresses, { timeoutMs: 10_000 });
+    try {
+      for (const [key, value] of acked)
+        expect({ key, value: (await reader.get(key)).value.toString() }).toEqual({ key, value });
+    } finally {
+      reader.close();
+    }
+  }, 60_000);
 });

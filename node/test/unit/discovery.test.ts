@@ -232,21 +232,24 @@ describe('DnsDiscovery from SRV records', () => {
 });
 
 describe('DnsDiscovery from A records of pod names', () => {
-  it('without SRV records, probes PREFIX-0.SERVICE, PREFIX-1.SERVICE, ... until one is missing', async () => {
+  it('without SRV records, probes PREFIX-0.SERVICE, PREFIX-1.SERVICE, ... and keeps the pods after a missing one', async () => {
     publishPods(2);
-    // demo-2 is missing: demo-3 must not be reached.
-    publishPods(4, 3);
+    // demo-2 is missing (deleted, its replacement has no IP yet): demo-3 and demo-4 stay members.
+    publishPods(5, 3);
     expect(sorted(await discovery({ podPrefix: 'demo' }).members())).toEqual([
       ['demo-0', addressOf(0)],
       ['demo-1', addressOf(1)],
+      ['demo-3', addressOf(3)],
+      ['demo-4', addressOf(4)],
     ]);
-    const asked = new Set(
-      dns
-        .takeQueries()
-        .filter((q) => q.type === TYPE_A)
-        .map((q) => q.name),
-    );
-    expect([...asked]).toEqual([pod(0), pod(1), pod(2)]);
+  });
+
+  it('ends the A-record probe after a run of missing ordinals, not at maxOrdinal', async () => {
+    publishPods(2);
+    await discovery({ podPrefix: 'demo' }).members();
+    const asked = dns.takeQueries().filter((q) => q.type === TYPE_A).length;
+    expect(asked).toBeGreaterThan(2);
+    expect(asked).toBeLessThanOrEqual(2 + 16);
   });
 
   it('follows the A records as pods come and go', async () => {
