@@ -36,11 +36,17 @@ class StubNode {
         if (a === undefined) return cb(null, ok);
         const md = new Metadata();
         if (a.reason !== undefined) {
-          const info = ErrorInfo.encode({ reason: a.reason, domain: 'kvring.dev', metadata: a.metadata ?? {} });
+          const info = ErrorInfo.encode({
+            reason: a.reason,
+            domain: 'kvring.dev',
+            metadata: a.metadata ?? {},
+          });
           const st = Status.encode({
             code: a.code,
             message: a.reason,
-            details: [{ typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from(info.finish()) }],
+            details: [
+              { typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from(info.finish()) },
+            ],
           });
           md.set('grpc-status-details-bin', Buffer.from(st.finish()));
         }

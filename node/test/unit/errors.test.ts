@@ -72,7 +72,10 @@ describe('errors on the wire', () => {
       reason: 'LEGACY_UNAVAILABLE',
       metadata: { failure: 'LEGACY_HTTP_503' },
     });
-    expect(decoded(new TypeError('oops'))).toMatchObject({ code: status.INTERNAL, info: { reason: 'INTERNAL' } });
+    expect(decoded(new TypeError('oops'))).toMatchObject({
+      code: status.INTERNAL,
+      info: { reason: 'INTERNAL' },
+    });
   });
 
   it('has every failure class a KvError', () => {
