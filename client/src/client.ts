@@ -8,14 +8,16 @@ import {
   type ChannelCredentials,
   type ServiceError,
 } from '@grpc/grpc-js';
+import { connected } from './connect.js';
+import { fromServiceError, type KvError } from './errors.js';
 import {
-  AdminServiceClient,
   KVServiceClient,
   MemberState,
   Source,
   type ClusterInfoResponse,
   type DrainResponse,
 } from './gen/kvring/v1/kvring.js';
+import { SERVICE_CONFIG, mayResend, type CallKind } from './retry.js';
 import { Ring } from './ring/ring.js';
 
 export { MemberState, Source };
@@ -43,27 +45,15 @@ export interface GetResult {
   readonly source: Source;
 }
 
-/** A failed call: the gRPC status code and the node's message. */
-export class KvClientError extends Error {
-  override readonly name = 'KvClientError';
-  constructor(
-    readonly code: number,
-    readonly details: string,
-    readonly address: string,
-  ) {
-    super(`${address}: ${details}`);
-  }
-}
-
 const CHANNEL_OPTIONS = {
   'grpc.max_send_message_length': 64 * 1024 * 1024,
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.service_config': SERVICE_CONFIG,
 };
 
 interface Channel {
   readonly address: string;
   readonly kv: KVServiceClient;
-  readonly admin: AdminServiceClient;
 }
 
 type Unary<Req, Res> = (
@@ -123,7 +113,7 @@ export class KvClient {
 
   async mset(
     entries: ReadonlyArray<{ key: string; value: Buffer | string; ttlMs?: number }>,
-  ): Promise<Array<{ key: string; version: number; code: number; message: string }>> {
+  ): Promise<Array<{ key: string; version: number; code: number; message: string; reason: string }>> {
     const ch = this.anyChannel();
     const req = {
       entries: entries.map((e) => ({ key: e.key, value: toBuffer(e.value), ttlMs: e.ttlMs ?? 0 })),
@@ -134,12 +124,6 @@ export class KvClient {
   async clusterInfo(address?: string): Promise<ClusterInfoResponse> {
     const ch = address ? this.channel(address) : this.anyChannel();
     return this.call(ch, 'clusterInfo', {});
-  }
-
-  /** Asks the node at `address` to hand its keys to the members that remain without `leaving`. */
-  async drain(address: string, leaving: readonly string[]): Promise<DrainResponse> {
-    const ch = this.channel(address);
-    return this.call(ch, 'drain', { leaving: [...leaving] }, 10 * 60_000);
   }
 
   /** Learns the ring from a node (ring-aware routing). */
@@ -154,10 +138,7 @@ export class KvClient {
   }
 
   close(): void {
-    for (const ch of this.channels.values()) {
-      ch.kv.close();
-      ch.admin.close();
-    }
+    for (const ch of this.channels.values()) ch.kv.close();
     this.channels.clear();
   }
 
@@ -183,24 +164,19 @@ export class KvClient {
   private channel(address: string): Channel {
     let ch = this.channels.get(address);
     if (ch === undefined) {
-      ch = {
-        address,
-        kv: new KVServiceClient(address, this.creds, this.channelOptions),
-        admin: new AdminServiceClient(address, this.creds, this.channelOptions),
-      };
+      ch = { address, kv: new KVServiceClient(address, this.creds, this.channelOptions) };
       this.channels.set(address, ch);
     }
     return ch;
   }
 
   /**
-   * One call; when the node is unreachable (UNAVAILABLE) and other nodes
-   * were given, the same method is tried on the next one, and the failed
-   * address is avoided for a second. Every node coordinates every key, so
-   * any of them can serve a data request. An administrative call (drain)
-   * names its node and is never sent to another one.
+   * One call, sent to other nodes (every node coordinates every key) only
+   * as retry.ts allows: a read when the node was unavailable, a write only
+   * when the failure proves it was not applied. A failed address is avoided
+   * for a second. Administrative calls are not made here (admin.ts).
    */
-  private async call<M extends MethodName>(
+  private async call<M extends KvMethod>(
     ch: Channel,
     method: M,
     req: RequestOf<M>,
@@ -210,53 +186,53 @@ export class KvClient {
       try {
         return await this.callOnce(ch, method, req, timeoutMs);
       } catch (err) {
-        const e = err as KvClientError;
-        if (e.code !== UNAVAILABLE || attempt + 1 >= this.seeds.length || method === 'drain') throw err;
-        // A write PostgreSQL already committed is in doubt, not refused:
-        // sending it again would apply it twice.
-        if (e.details.includes('committed in PostgreSQL')) throw err;
+        const e = err as KvError;
+        if (attempt + 1 >= this.seeds.length || !mayResend(KINDS[method], e)) throw err;
         this.avoidUntil.set(ch.address, Date.now() + 1000);
         ch = this.anyChannel();
       }
     }
   }
 
-  private callOnce<M extends MethodName>(
+  private async callOnce<M extends KvMethod>(
     ch: Channel,
     method: M,
     req: RequestOf<M>,
     timeoutMs?: number,
   ): Promise<ResponseOf<M>> {
     const deadline = Date.now() + (timeoutMs ?? this.opts.timeoutMs ?? 10_000);
-    // The generated clients' methods, looked up by name (the method is
+    await connected(ch.kv, ch.address, deadline);
+    // The generated client's methods, looked up by name (the method is
     // called with its client as `this`).
-    const target = method === 'drain' ? ch.admin : ch.kv;
-    const fn = (target as unknown as Record<MethodName, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
+    const fn = (ch.kv as unknown as Record<KvMethod, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
     return new Promise<ResponseOf<M>>((resolve, reject) => {
-      fn.call(target, req, this.md, { deadline }, (err, res) => {
-        if (err) reject(new KvClientError(err.code, err.details || err.message, ch.address));
+      fn.call(ch.kv, req, this.md, { deadline }, (err, res) => {
+        if (err) reject(fromServiceError(err, ch.address));
         else resolve(res);
       });
     });
   }
 }
 
-const UNAVAILABLE = 14;
-
 type KvMethod = 'get' | 'set' | 'delete' | 'mGet' | 'mSet' | 'clusterInfo';
-type MethodName = KvMethod | 'drain';
+const KINDS: Readonly<Record<KvMethod, CallKind>> = {
+  get: 'read',
+  mGet: 'read',
+  clusterInfo: 'read',
+  set: 'write',
+  delete: 'write',
+  mSet: 'write',
+};
 // The request and response types of each method, read off the generated client.
-type Signature<M extends MethodName> = M extends KvMethod ? KVServiceClient[M] : AdminServiceClient['drain'];
-type RequestOf<M extends MethodName> = Parameters<Signature<M>>[0];
-type ResponseOf<M extends MethodName> =
-  Signature<M> extends (
-    req: never,
-    md: Metadata,
-    opts: Partial<CallOptions>,
-    cb: (err: ServiceError | null, res: infer R) => void,
-  ) => unknown
-    ? R
-    : never;
+type RequestOf<M extends KvMethod> = Parameters<KVServiceClient[M]>[0];
+type ResponseOf<M extends KvMethod> = KVServiceClient[M] extends (
+  req: never,
+  md: Metadata,
+  opts: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: infer R) => void,
+) => unknown
+  ? R
+  : never;
 
 function toBuffer(v: Buffer | string): Buffer {
   return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;

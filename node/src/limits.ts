@@ -1,6 +1,8 @@
-// Input limits. Every check runs before any state changes and fails with
-// INVALID_ARGUMENT naming the field and the limit.
-import { InvalidArgumentError } from './errors.js';
+// Input limits. Every check runs before any state changes and fails with a
+// stable code: LIMIT_EXCEEDED (naming the field and the limit, also as
+// ErrorInfo metadata) for input past a limit, INVALID_ARGUMENT for input
+// no limit could make valid. Both are gRPC INVALID_ARGUMENT.
+import { InvalidArgumentError, LimitExceededError } from './errors.js';
 
 export interface Limits {
   readonly maxKeyBytes: number;
@@ -13,7 +15,9 @@ export function checkKey(limits: Limits, key: unknown, field = 'key'): string {
     throw new InvalidArgumentError(`${field}: must not be empty`);
   // A UTF-16 length already past the limit means the UTF-8 one is too.
   if (key.length > limits.maxKeyBytes || Buffer.byteLength(key, 'utf8') > limits.maxKeyBytes)
-    throw new InvalidArgumentError(
+    throw new LimitExceededError(
+      field,
+      limits.maxKeyBytes,
       `${field}: ${Buffer.byteLength(key, 'utf8')} bytes exceeds the key limit of ${limits.maxKeyBytes} bytes (KVRING_MAX_KEY_BYTES)`,
     );
   // PostgreSQL text cannot hold NUL; lone surrogates would not survive UTF-8.
@@ -24,7 +28,9 @@ export function checkKey(limits: Limits, key: unknown, field = 'key'): string {
 
 export function checkValue(limits: Limits, value: Buffer, field = 'value'): Buffer {
   if (value.length > limits.maxValueBytes)
-    throw new InvalidArgumentError(
+    throw new LimitExceededError(
+      field,
+      limits.maxValueBytes,
       `${field}: ${value.length} bytes exceeds the value limit of ${limits.maxValueBytes} bytes (KVRING_MAX_VALUE_BYTES)`,
     );
   return value;
@@ -33,7 +39,9 @@ export function checkValue(limits: Limits, value: Buffer, field = 'value'): Buff
 export function checkBatch(limits: Limits, count: number, field: string): void {
   if (count === 0) throw new InvalidArgumentError(`${field}: must hold at least one entry`);
   if (count > limits.maxBatch)
-    throw new InvalidArgumentError(
+    throw new LimitExceededError(
+      field,
+      limits.maxBatch,
       `${field}: ${count} entries exceeds the batch limit of ${limits.maxBatch} (KVRING_MAX_BATCH)`,
     );
 }
@@ -42,7 +50,13 @@ export function checkBatch(limits: Limits, count: number, field: string): void {
 export const MAX_TTL_MS = 2 ** 32;
 
 export function checkTtl(ttlMs: number, field = 'ttl_ms'): number {
-  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0 || ttlMs > MAX_TTL_MS)
+  if (Number.isSafeInteger(ttlMs) && ttlMs > MAX_TTL_MS)
+    throw new LimitExceededError(
+      field,
+      MAX_TTL_MS,
+      `${field}: ${ttlMs} is outside 0..${MAX_TTL_MS} milliseconds`,
+    );
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < 0)
     throw new InvalidArgumentError(`${field}: ${ttlMs} is outside 0..${MAX_TTL_MS} milliseconds`);
   return ttlMs;
 }

@@ -31,7 +31,7 @@ import { PeerConnection, type PeerChange } from './peer/connection.js';
 import { peerService } from './peer/server.js';
 import { PgStore } from './pg/store.js';
 import type { ChangeCursor } from './pg/types.js';
-import { bind, clientServer, peerServer } from './server/grpc-servers.js';
+import { bind, clientServer, peerServer, serveAdmin } from './server/grpc-servers.js';
 import { httpServer } from './server/http.js';
 import { loadSecurity } from './server/security.js';
 import { MemoryStore } from './store/memory-store.js';
@@ -217,10 +217,10 @@ export class KvNode {
         coordinator: this.coordinator,
         limits: cfg,
         clusterInfo: () => this.clusterInfo(),
-        drain: (req) => this.drain(req),
       },
       this.health,
     );
+    serveAdmin(this.peerSrv, { metrics, log }, (req) => this.drain(req));
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
     this.health.setStatus('', 'SERVING');
     this.gauges = setInterval(() => {

@@ -1,15 +1,18 @@
 // How the operator talks to its cache nodes: ClusterInfo (ring, health of
-// their dependencies) and Drain (hand keys over before leaving). One
-// module, so the transport can change without touching the reconciler. It
-// uses the client package (@kvring/client), as applications do.
+// their dependencies) on the client port, as applications do, and Drain
+// (hand keys over before leaving) on the peer port, the only port that
+// serves it: there, with TLS on, the operator presents the nodes' own
+// certificate (mutual TLS), so no holder of the client token can drain a
+// node. One module, so the transport can change without touching the
+// reconciler. It uses the client package (@kvring/client).
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
-import { KvClient } from '@kvring/client';
+import { AdminClient, KvClient } from '@kvring/client';
 import type { NodeInfo } from './reconcile/node-report.js';
 
 export interface NodeConnection {
   /** The node's own view; rejects when it does not answer within the deadline. */
   clusterInfo(address: string): Promise<NodeInfo>;
-  /** Asks the node to stream its keys to the owners that remain once `leaving` are gone. */
+  /** Asks the node (`address`: its peer port) to stream its keys to the owners that remain once `leaving` are gone. */
   drain(address: string, leaving: readonly string[]): Promise<{ keysStreamed: number; keysFailed: number }>;
   close(): void;
 }
@@ -17,8 +20,11 @@ export interface NodeConnection {
 export interface NodeSecurity {
   /** Bearer token the nodes require on the client port (spec.auth). */
   token?: string;
-  /** PEM CA to verify the nodes' certificates (spec.tls); undefined = plaintext. */
-  tls?: { caPem?: string };
+  /**
+   * PEM CA to verify the nodes' certificates (spec.tls), and the pair the
+   * operator presents on the peer port; undefined = plaintext.
+   */
+  tls?: { caPem?: string; peerPair?: { certPem: string; keyPem: string } };
 }
 
 export interface NodeConnector {
@@ -30,11 +36,20 @@ export interface NodeConnector {
 
 class GrpcNodeConnection implements NodeConnection {
   private readonly client: KvClient;
+  private readonly admin: AdminClient;
 
   constructor(security: NodeSecurity, probeTimeoutMs: number) {
-    const creds = security.tls
-      ? grpcCredentials.createSsl(security.tls.caPem ? Buffer.from(security.tls.caPem) : null)
-      : grpcCredentials.createInsecure();
+    const tls = security.tls;
+    const ca = tls?.caPem ? Buffer.from(tls.caPem) : null;
+    const creds = tls ? grpcCredentials.createSsl(ca) : grpcCredentials.createInsecure();
+    const pair = tls?.peerPair;
+    this.admin = new AdminClient({
+      credentials: !tls
+        ? grpcCredentials.createInsecure()
+        : pair
+          ? grpcCredentials.createSsl(ca, Buffer.from(pair.keyPem), Buffer.from(pair.certPem))
+          : creds,
+    });
     // The seed address is never dialled: every call names its node.
     this.client = new KvClient(['unused.invalid:1'], {
       timeoutMs: probeTimeoutMs,
@@ -59,12 +74,13 @@ class GrpcNodeConnection implements NodeConnection {
     address: string,
     leaving: readonly string[],
   ): Promise<{ keysStreamed: number; keysFailed: number }> {
-    const r = await this.client.drain(address, leaving);
+    const r = await this.admin.drain(address, leaving);
     return { keysStreamed: r.keysStreamed, keysFailed: r.keysFailed };
   }
 
   close(): void {
     this.client.close();
+    this.admin.close();
   }
 }
 

@@ -5,7 +5,7 @@
 // a write quorum (blocking read repair), so a key's reads and writes are
 // linearizable with R + W > N.
 import { PeerStatus, WriteCause, type PeerResult } from '../gen/kvring/v1/peer.js';
-import { DependencyUnavailableError, QuorumError, ShuttingDownError } from '../errors.js';
+import { DependencyUnavailableError, QuorumError, ShuttingDownError, WriteInDoubtError } from '../errors.js';
 import { checkKey, checkTtl, checkValue, type Limits } from '../limits.js';
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
@@ -181,9 +181,10 @@ export class Coordinator {
     try {
       await this.replicateToOwners(w, prefs, incs);
     } catch (err) {
-      throw new QuorumError(
+      throw new WriteInDoubtError(
         `version ${version} is committed in PostgreSQL but ${(err as Error).message}; ` +
           'the write may or may not be visible to reads until replicas are repaired',
+        version,
       );
     }
     return version;

@@ -159,13 +159,13 @@ export class LegacyClient {
       result = await this.send(key);
     } catch (err) {
       const failure = this.toLegacyError(err);
-      this.observe(started, failure.code === 'LEGACY_TIMEOUT' ? 'timeout' : 'error');
+      this.observe(started, failure.failure === 'LEGACY_TIMEOUT' ? 'timeout' : 'error');
       this.breaker.failure();
       if (this.lastCallOk) {
         this.lastCallOk = false;
-        this.log.warn({ code: failure.code, err: failure.message }, 'legacy API request failed');
+        this.log.warn({ failure: failure.failure, err: failure.message }, 'legacy API request failed');
       } else {
-        this.log.debug({ code: failure.code, err: failure.message }, 'legacy API request failed');
+        this.log.debug({ failure: failure.failure, err: failure.message }, 'legacy API request failed');
       }
       throw failure;
     }

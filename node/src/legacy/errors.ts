@@ -1,9 +1,9 @@
-// The one error a legacy read-through fails with. Its `code` is stable (logs,
-// metrics and the gRPC status mapping in ../errors.ts key on it) and says
-// which failure it was.
+// The one error a legacy read-through fails with. Its code is always
+// LEGACY_UNAVAILABLE (the table in ../errors.ts maps it); `failure` says
+// which failure it was, for logs, metrics and the ErrorInfo metadata.
 import { KvError } from '../errors.js';
 
-export type LegacyErrorCode =
+export type LegacyFailure =
   /** No answer within the client's timeoutMs. */
   | 'LEGACY_TIMEOUT'
   /** Connection refused, reset or closed; or the client was closed. */
@@ -17,12 +17,17 @@ export type LegacyErrorCode =
 
 export class LegacyUnavailableError extends KvError {
   override readonly name = 'LegacyUnavailableError';
+  readonly code = 'LEGACY_UNAVAILABLE';
 
   constructor(
-    readonly code: LegacyErrorCode,
+    readonly failure: LegacyFailure,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
+  }
+
+  override details(): Record<string, string> {
+    return { failure: this.failure };
   }
 }

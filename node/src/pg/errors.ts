@@ -1,6 +1,12 @@
-// Errors of the PostgreSQL layer. Callers map them to gRPC codes by their
-// stable `code` (PgUnavailableError -> UNAVAILABLE, InvalidKeyError ->
-// INVALID_ARGUMENT), never by message text.
+// Errors of the PostgreSQL layer, each a KvError with a stable code that
+// the one table in ../errors.ts maps to a gRPC status:
+// - PgUnavailableError (POSTGRES_UNAVAILABLE): PostgreSQL did not do it.
+//   For a write: refused before its commit was sent, so it was not applied.
+// - WriteInDoubtError (WRITE_IN_DOUBT): the commit was sent and its answer
+//   lost; the write may or may not have committed.
+// - InvalidKeyError / InvalidWriteError (INVALID_ARGUMENT): refused before
+//   anything was sent.
+import { InvalidArgumentError, KvError, WriteInDoubtError } from '../errors.js';
 
 /** Why PostgreSQL could not do what was asked. */
 export type PgUnavailableReason =
@@ -12,14 +18,12 @@ export type PgUnavailableReason =
   | 'closed';
 
 /**
- * PostgreSQL could not confirm the operation. For a write this means it was
- * NOT acknowledged as committed. (When the connection dies after COMMIT was
- * sent, the write may still have committed; it then carries a version like
- * any other row and anti-entropy finds it with changedSince.)
+ * PostgreSQL could not confirm the operation, and for a write it is known
+ * NOT to have committed (the in-doubt case is a WriteInDoubtError).
  */
-export class PgUnavailableError extends Error {
+export class PgUnavailableError extends KvError {
   override readonly name = 'PgUnavailableError';
-  readonly code = 'PG_UNAVAILABLE';
+  readonly code = 'POSTGRES_UNAVAILABLE';
   constructor(
     message: string,
     readonly reason: PgUnavailableReason,
@@ -30,15 +34,13 @@ export class PgUnavailableError extends Error {
 }
 
 /** A key PostgreSQL `text` cannot hold (NUL, unpaired surrogate) or too long for its index. */
-export class InvalidKeyError extends Error {
+export class InvalidKeyError extends InvalidArgumentError {
   override readonly name = 'InvalidKeyError';
-  readonly code = 'INVALID_KEY';
 }
 
 /** A write the store refuses before sending it (bad TTL, tombstone with a value, ...). */
-export class InvalidWriteError extends Error {
+export class InvalidWriteError extends InvalidArgumentError {
   override readonly name = 'InvalidWriteError';
-  readonly code = 'INVALID_WRITE';
 }
 
 // SQLSTATEs that mean "the server cannot serve now" rather than "the statement is wrong".
@@ -53,9 +55,11 @@ const TRANSIENT_SQLSTATES = new Set([
   '40001', // serialization_failure
 ]);
 
+// A SQLSTATE is five characters with at least one digit; system error
+// codes (EPIPE, EBADF) are letters only and mean the socket failed.
 function sqlState(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && /[0-9]/.test(code) ? code : undefined;
 }
 
 /**
@@ -86,9 +90,37 @@ export function describePgError(err: unknown): string {
   return String(err);
 }
 
-/** Wraps any failure of `what` as a PgUnavailableError with a message that says why. */
-export function toPgUnavailable(err: unknown, what: string): PgUnavailableError {
-  if (err instanceof PgUnavailableError) return err;
+/**
+ * True when `err`, raised after a statement was sent, leaves its outcome
+ * unknown: the connection broke or timed out before PostgreSQL answered, or
+ * the server terminated the session (57P01/57P02), which can happen after
+ * the commit record is durable. Any other SQLSTATE is PostgreSQL's own
+ * answer that the statement failed, so nothing committed.
+ */
+export function outcomeUnknown(err: unknown): boolean {
+  const state = sqlState(err);
+  return state === undefined || state.startsWith('08') || state === '57P01' || state === '57P02';
+}
+
+/**
+ * The error for a write whose commit was sent (COMMIT, or the one
+ * statement of an implicit transaction) when the store failed it: an
+ * unreachable PostgreSQL whose underlying failure leaves the outcome
+ * unknown becomes WRITE_IN_DOUBT; anything else is returned as it is.
+ */
+export function afterCommitSent(err: unknown, what: string): unknown {
+  if (!(err instanceof PgUnavailableError) || err.reason !== 'unreachable' || !outcomeUnknown(err.cause))
+    return err;
+  return new WriteInDoubtError(
+    `PostgreSQL's answer to the ${what} was lost (${describePgError(err.cause)}): it may or may not have committed`,
+    undefined,
+    { cause: err.cause },
+  );
+}
+
+/** Wraps any failure of `what` as a PgUnavailableError with a message that says why; KvErrors pass through. */
+export function toPgUnavailable(err: unknown, what: string): KvError {
+  if (err instanceof KvError) return err;
   const why = describePgError(err);
   return isUnreachable(err)
     ? new PgUnavailableError(`PostgreSQL is unreachable (${what} not done): ${why}`, 'unreachable', {

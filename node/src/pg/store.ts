@@ -15,7 +15,13 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { NodeMetrics } from '../metrics.js';
 import { GroupCommitBatcher, splitRounds } from './batcher.js';
-import { PgUnavailableError, describePgError, isUnreachable, toPgUnavailable } from './errors.js';
+import {
+  PgUnavailableError,
+  afterCommitSent,
+  describePgError,
+  isUnreachable,
+  toPgUnavailable,
+} from './errors.js';
 import { SchemaError, migrate } from './migrations.js';
 import { connectionConfig, type PgStoreDeps, type PgStoreOptions } from './options.js';
 import { checkKey, checkTtl, checkWrite, distinctKeys, quoteTable } from './validate.js';
@@ -243,12 +249,17 @@ export class PgStore implements VersionedStore {
   /** One group commit: every round in one transaction; versions in batch order. */
   private flush(ops: readonly WriteOp[]): Promise<number[]> {
     this.metrics?.pgBatchSize.observe(ops.length);
-    return this.run('write', `write of ${ops.length} key(s)`, async (c) => {
+    // Once the statement that commits is sent (COMMIT, or the one upsert of
+    // an implicit transaction), a lost answer leaves the write in doubt.
+    let commitSent = false;
+    const what = `write of ${ops.length} key(s)`;
+    const flushed = this.run('write', what, async (c) => {
       const rounds = splitRounds(ops.map((o) => o.key));
       const versions = new Array<number>(ops.length);
       const tx = rounds.length > 1;
       if (tx) await c.query('BEGIN');
       for (const round of rounds) {
+        commitSent = !tx;
         const res = await c.query<{ key: string; version: string }>(this.sql.upsert, [
           round.map((i) => ops[i]!.key),
           round.map((i) => ops[i]!.value),
@@ -267,12 +278,16 @@ export class PgStore implements VersionedStore {
         }
       }
       if (tx) {
+        commitSent = true;
         const done = await c.query('COMMIT');
         // COMMIT of an aborted transaction answers ROLLBACK without an error.
         if (done.command !== 'COMMIT')
           throw new PgUnavailableError(`PostgreSQL answered ${done.command} to COMMIT`, 'statement');
       }
       return versions;
+    });
+    return flushed.catch((err: unknown) => {
+      throw commitSent ? afterCommitSent(err, what) : err;
     });
   }
 

@@ -1,7 +1,9 @@
-// The client API (kvring.v1.KVService, AdminService) and the prototype's
+// The client API (kvring.v1.KVService) and the prototype's
 // cache.CacheService: thin layers that validate batch shapes, call the
 // coordinator and shape answers. Key and value limits are the
 // coordinator's, so every entry point enforces them the same way.
+// AdminService is not served here (admin-service.ts, peer port); a Drain
+// sent here is refused with a message that says where it lives.
 import type {
   CacheServiceServer,
   GetRequest as CacheGet,
@@ -11,25 +13,22 @@ import {
   Source as WireSource,
   type AdminServiceServer,
   type ClusterInfoResponse,
-  type DrainRequest,
-  type DrainResponse,
   type GetRequest,
   type KVServiceServer,
   type MGetRequest,
   type MSetRequest,
   type SetRequest,
 } from '../gen/kvring/v1/kvring.js';
-import { status } from '@grpc/grpc-js';
 import type { Coordinator, Source } from '../cluster/coordinator.js';
-import { grpcStatusOf } from '../errors.js';
+import { AdminNotOnClientPortError } from '../errors.js';
 import { checkBatch, type Limits } from '../limits.js';
+import { toWireError } from './status-details.js';
 import { unary, type UnaryContext } from './unary.js';
 
 export interface ClientServiceDeps {
   readonly coordinator: Coordinator;
   readonly limits: Limits;
   clusterInfo(): ClusterInfoResponse;
-  drain(req: DrainRequest): Promise<DrainResponse>;
 }
 
 const SOURCES: Record<Source, WireSource> = {
@@ -69,9 +68,9 @@ export function kvService(ctx: UnaryContext, deps: ClientServiceDeps): KVService
       return {
         results: settled.map((s, i) => {
           const key = req.entries[i]!.key;
-          if (s.status === 'fulfilled') return { key, version: s.value, code: 0, message: '' };
-          const err = s.reason as Error;
-          return { key, version: 0, code: codeOf(err), message: err.message };
+          if (s.status === 'fulfilled') return { key, version: s.value, code: 0, message: '', reason: '' };
+          const wire = toWireError(s.reason);
+          return { key, version: 0, code: wire.code, message: wire.details, reason: wire.reason };
         }),
       };
     }),
@@ -79,8 +78,18 @@ export function kvService(ctx: UnaryContext, deps: ClientServiceDeps): KVService
   };
 }
 
-export function adminService(ctx: UnaryContext, deps: ClientServiceDeps): AdminServiceServer {
-  return { drain: unary(ctx, 'Drain', (req: DrainRequest) => deps.drain(req)) };
+/** AdminService as the client port answers it: refused, so no client token can drain a node. */
+export function refusedAdminService(ctx: UnaryContext): AdminServiceServer {
+  return {
+    drain: unary(ctx, 'Drain', () =>
+      Promise.reject(
+        new AdminNotOnClientPortError(
+          'AdminService is not served on the client port: call Drain on the peer port ' +
+            '(KVRING_PEER_PORT, mutual TLS with a certificate the cluster CA signed)',
+        ),
+      ),
+    ),
+  };
 }
 
 /** The prototype's API: same coordinator, so same replication, persistence and read-through. */
@@ -96,9 +105,4 @@ export function cacheService(ctx: UnaryContext, deps: ClientServiceDeps): CacheS
       return { value: r.value, found: r.found };
     }),
   };
-}
-
-function codeOf(err: Error): number {
-  const code = grpcStatusOf(err);
-  return code === status.OK ? status.UNKNOWN : code;
 }

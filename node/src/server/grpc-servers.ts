@@ -1,7 +1,8 @@
-// The two gRPC servers of a node. The client port serves kvring.v1, the
-// prototype's cache.CacheService, health and reflection; the peer port
-// serves only the replication service and health, so no client-port call
-// can ever reach a peer method.
+// The two gRPC servers of a node. The client port serves kvring.v1's
+// KVService, the prototype's cache.CacheService, health and reflection; the
+// peer port serves the replication service, AdminService (the operator's
+// Drain) and health, so no client-port call can ever reach a peer or
+// administrative method.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -11,9 +12,15 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { CacheServiceService } from '../gen/cache/cache.js';
-import { AdminServiceService, KVServiceService } from '../gen/kvring/v1/kvring.js';
+import {
+  AdminServiceService,
+  KVServiceService,
+  type DrainRequest,
+  type DrainResponse,
+} from '../gen/kvring/v1/kvring.js';
 import { PeerServiceService, type PeerServiceServer } from '../gen/kvring/v1/peer.js';
-import { adminService, cacheService, kvService, type ClientServiceDeps } from './client-service.js';
+import { adminService } from './admin-service.js';
+import { cacheService, kvService, refusedAdminService, type ClientServiceDeps } from './client-service.js';
 import type { UnaryContext } from './unary.js';
 
 const SERVER_OPTIONS = {
@@ -47,7 +54,7 @@ export function clientServer(
 ): Server {
   const server = new Server(SERVER_OPTIONS);
   server.addService(KVServiceService, kvService(ctx, deps));
-  server.addService(AdminServiceService, adminService(ctx, deps));
+  server.addService(AdminServiceService, refusedAdminService(ctx));
   server.addService(CacheServiceService, cacheService(ctx, deps));
   health.addToServer(server);
   // Reflection describes everything this port serves, health and
@@ -71,6 +78,19 @@ export function peerServer(impl: PeerServiceServer, health: HealthImplementation
   server.addService(PeerServiceService, impl);
   health.addToServer(server);
   return server;
+}
+
+/**
+ * Adds AdminService to the peer server. It runs once the node can drain
+ * (after the peer port opened: peers must reach it while the node starts);
+ * grpc-js looks handlers up per call, so a service can be added then.
+ */
+export function serveAdmin(
+  peer: Server,
+  ctx: UnaryContext,
+  drain: (req: DrainRequest) => Promise<DrainResponse>,
+): void {
+  peer.addService(AdminServiceService, adminService(ctx, drain));
 }
 
 export function bind(server: Server, address: string, creds: ServerCredentials): Promise<number> {

@@ -9,11 +9,11 @@ import {
   ChannelCredentials,
   ServerCredentials,
   credentials as grpcCredentials,
-  status,
   type ServerUnaryCall,
 } from '@grpc/grpc-js';
 import type { NodeConfig } from '../config/config.js';
 import { ConfigError } from '../config/settings.js';
+import { UnauthenticatedError } from '../errors.js';
 import type { Logger } from '../log.js';
 
 export interface Security {
@@ -21,7 +21,7 @@ export interface Security {
   readonly peerServer: ServerCredentials;
   readonly peerClient: ChannelCredentials;
   readonly authorize:
-    ((call: ServerUnaryCall<unknown, unknown>) => { code: status; details: string } | undefined) | undefined;
+    ((call: ServerUnaryCall<unknown, unknown>) => UnauthenticatedError | undefined) | undefined;
 }
 
 function read(path: string, setting: string): Buffer {
@@ -71,10 +71,8 @@ function bearer(token: string): Security['authorize'] {
     const got = call.metadata.get('authorization')[0];
     const given = Buffer.from(typeof got === 'string' ? got : '');
     if (given.length === expected.length && timingSafeEqual(given, expected)) return undefined;
-    return {
-      code: status.UNAUTHENTICATED,
-      details:
-        given.length === 0 ? 'missing authorization: send "authorization: Bearer <token>"' : 'invalid token',
-    };
+    return new UnauthenticatedError(
+      given.length === 0 ? 'missing authorization: send "authorization: Bearer <token>"' : 'invalid token',
+    );
   };
 }

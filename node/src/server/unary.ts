@@ -1,18 +1,18 @@
 // Adapts an async handler to a grpc-js unary handler: metrics by method and
-// status code, and errors mapped by the one table in errors.ts. Nothing
+// status code, and errors mapped by the one table in errors.ts and sent
+// with their ErrorInfo (status-details.ts). Nothing
 // here knows about keys or replicas.
 import { status, type ServerUnaryCall, type handleUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
-import { grpcStatusOf } from '../errors.js';
+import type { UnauthenticatedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
+import { toWireError } from './status-details.js';
 
 export interface UnaryContext {
   readonly metrics: NodeMetrics;
   readonly log: Logger;
-  /** Returns a gRPC error when the call must be refused (authentication). */
-  readonly authorize?: (
-    call: ServerUnaryCall<unknown, unknown>,
-  ) => { code: status; details: string } | undefined;
+  /** Returns the error when the call must be refused (authentication). */
+  readonly authorize?: (call: ServerUnaryCall<unknown, unknown>) => UnauthenticatedError | undefined;
 }
 
 const CODE_NAMES: string[] = [];
@@ -35,8 +35,9 @@ export function unary<Req, Res>(
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const denied = ctx.authorize?.(call);
     if (denied !== undefined) {
-      count(denied.code);
-      callback({ code: denied.code, details: denied.details });
+      const wire = toWireError(denied);
+      count(wire.code);
+      callback(wire);
       return;
     }
     const start = performance.now();
@@ -48,10 +49,10 @@ export function unary<Req, Res>(
       },
       (err: Error) => {
         timer.observe((performance.now() - start) / 1000);
-        const code = grpcStatusOf(err);
-        count(code);
-        if (code === status.INTERNAL) log.error({ err, method }, 'request failed');
-        callback({ code, details: err.message });
+        const wire = toWireError(err);
+        count(wire.code);
+        if (wire.code === status.INTERNAL) log.error({ err, method }, 'request failed');
+        callback(wire);
       },
     );
   };

@@ -198,7 +198,8 @@ describe('outcome of a failed request', () => {
     );
     expect(
       outcomeOfError('write', {
-        code: status.UNAVAILABLE,
+        code: status.UNKNOWN,
+        reason: 'WRITE_IN_DOUBT',
         details: 'version 7 is committed in PostgreSQL but only 1 of 2 required replicas acknowledged',
       }),
     ).toBe('info');
@@ -209,15 +210,22 @@ describe('outcome of a failed request', () => {
     expect(
       outcomeOfError('write', {
         code: status.UNAVAILABLE,
+        reason: 'QUORUM_UNAVAILABLE',
         details: 'only 1 of 3 replicas of this key are up; a write needs 2 (KVRING_WRITE_QUORUM)',
       }),
     ).toBe('fail');
     expect(
       outcomeOfError('write', {
         code: status.UNAVAILABLE,
-        details: 'No connection established. Last error: connect ECONNREFUSED 198.18.0.1:50051',
+        reason: 'UNAVAILABLE',
+        notSent: true,
+        details: 'cannot connect to 198.18.0.1:50051: the connection failed (the call was not sent)',
       }),
     ).toBe('fail');
+    // The same status without a reason: the connection may have broken after the request went out.
+    expect(outcomeOfError('write', { code: status.UNAVAILABLE, details: 'No connection established' })).toBe(
+      'info',
+    );
     expect(outcomeOfError('read', { code: status.DEADLINE_EXCEEDED, details: 'x' })).toBe('fail');
   });
 });

@@ -2,7 +2,7 @@
 // in the history (Porcupine shows them beside the operations), and leaves
 // the system healed when it returns, also when it throws.
 import type { DemoLegacyConfig } from '@kvring/demo-legacy/server';
-import { KvClient } from '@kvring/client';
+import { AdminClient } from '@kvring/client';
 import type { FaultEnv } from './env.js';
 import type { HistoryRecorder } from './history.js';
 import { timeToSeeDown } from './probes.js';
@@ -250,9 +250,10 @@ export async function drainAndRestart(ctx: FaultContext, round: number, downMs: 
   if (!node.running) return;
   const heal = ctx.history.fault(`drain ${node.name}, SIGTERM, back after ${downMs} ms`);
   ctx.figures.faults++;
-  const admin = new KvClient(node.clientAddress, { timeoutMs: 30_000 });
+  // Drain is served on the peer port only.
+  const admin = new AdminClient({ timeoutMs: 30_000 });
   try {
-    const r = await admin.drain(node.clientAddress, [node.name]);
+    const r = await admin.drain(node.peerAddress, [node.name]);
     ctx.figures.notes.push(`${node.name} drained: ${r.keysStreamed} keys streamed, ${r.keysFailed} failed`);
     await node.stop(10_000);
     await sleep(downMs);

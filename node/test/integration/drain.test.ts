@@ -2,8 +2,9 @@
 // members that own the key once it is gone, so the remaining replicas stay
 // warm (nothing is lost either way: PostgreSQL has every key).
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { credentials } from '@grpc/grpc-js';
-import { KvClient } from '@kvring/client';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { AdminServiceClient } from '@kvring/client/proto';
+import { AdminClient, KvClient } from '@kvring/client';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import { Ring } from '@kvring/client/ring';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
@@ -36,7 +37,10 @@ it('streams every key of a leaving node to the owners that remain', async () => 
   const held = await digest(leaving.host);
   expect(held.size).toBeGreaterThan(100);
 
-  const r = await client.drain(leaving.clientAddress, [leaving.name]);
+  // AdminService is on the peer port (plaintext here: no TLS in this cluster).
+  const admin = new AdminClient();
+  const r = await admin.drain(`${leaving.host}:50052`, [leaving.name]);
+  admin.close();
   expect(r.keysFailed).toBe(0);
   expect(r.keysStreamed).toBe(held.size);
 
@@ -53,3 +57,15 @@ it('streams every key of a leaving node to the owners that remain', async () => 
   console.log(`drain: ${r.keysStreamed} keys handed over by ${leaving.name}`);
   client.close();
 }, 60_000);
+
+it('refuses Drain on the client port, saying where it is served', async () => {
+  const c = new AdminServiceClient(env.cluster.nodes[0]!.clientAddress, credentials.createInsecure());
+  const err = await new Promise<ServiceError | null>((resolve) =>
+    c.drain({ leaving: [] }, (e: ServiceError | null) => {
+      c.close();
+      resolve(e);
+    }),
+  );
+  expect(err).toMatchObject({ code: status.UNIMPLEMENTED });
+  expect(err?.details).toMatch(/not served on the client port.*peer port/);
+}, 30_000);

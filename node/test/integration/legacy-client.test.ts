@@ -152,21 +152,21 @@ describe('LegacyClient against the demo legacy API', () => {
     const c = client({ breaker: { failureThreshold: 3, openMs: 10_000 } }, { now: clock.now, metrics });
     await legacy.setConfig({ failureRate: 1 });
     for (let i = 0; i < 3; i++) {
-      expect((await failure(c.fetch('user:11'))).code).toBe('LEGACY_HTTP_503');
+      expect((await failure(c.fetch('user:11'))).failure).toBe('LEGACY_HTTP_503');
       expect(c.reachable).toBe(false);
     }
     expect(c.breakerState).toBe('open');
     expect((await metrics.legacyBreakerState.get()).values[0]?.value).toBe(2);
 
     // Open: rejected without a request, for any key.
-    expect((await failure(c.fetch('user:11'))).code).toBe('LEGACY_BREAKER_OPEN');
-    expect((await failure(c.fetch('user:12'))).code).toBe('LEGACY_BREAKER_OPEN');
+    expect((await failure(c.fetch('user:11'))).failure).toBe('LEGACY_BREAKER_OPEN');
+    expect((await failure(c.fetch('user:12'))).failure).toBe('LEGACY_BREAKER_OPEN');
     expect(await requestsFor('user:11')).toBe(3);
     expect(await requestsFor('user:12')).toBe(0);
 
     await legacy.setConfig({ failureRate: 0 });
     clock.advance(9_999);
-    expect((await failure(c.fetch('user:11'))).code).toBe('LEGACY_BREAKER_OPEN');
+    expect((await failure(c.fetch('user:11'))).failure).toBe('LEGACY_BREAKER_OPEN');
     clock.advance(1);
     expect(text(await c.fetch('user:11'))).toBe('{"id":11,"name":"User 11","email":"user11@example.com"}');
     expect(c.breakerState).toBe('closed');
@@ -184,19 +184,19 @@ describe('LegacyClient against the demo legacy API', () => {
     const clock = manualClock();
     const c = client({ breaker: { failureThreshold: 1, openMs: 1_000 } }, { now: clock.now });
     await legacy.setConfig({ failureRate: 1 });
-    expect((await failure(c.fetch('trial:0'))).code).toBe('LEGACY_HTTP_503');
+    expect((await failure(c.fetch('trial:0'))).failure).toBe('LEGACY_HTTP_503');
     clock.advance(1_000);
     const keys = Array.from({ length: 10 }, (_, i) => `trial:${i + 1}`);
     const outcomes = await Promise.allSettled(keys.map((k) => c.fetch(k)));
     const codes = outcomes.map((o) =>
-      o.status === 'rejected' ? (o.reason as LegacyUnavailableError).code : 'ok',
+      o.status === 'rejected' ? (o.reason as LegacyUnavailableError).failure : 'ok',
     );
     expect(codes[0]).toBe('LEGACY_HTTP_503');
     expect(codes.slice(1)).toEqual(Array(9).fill('LEGACY_BREAKER_OPEN'));
     expect((await legacy.stats()).byKey).toMatchObject({ 'trial:1': 1 });
     expect(await requestsFor('trial:2')).toBe(0);
     expect(c.breakerState).toBe('open');
-    expect((await failure(c.fetch('trial:1'))).code).toBe('LEGACY_BREAKER_OPEN');
+    expect((await failure(c.fetch('trial:1'))).failure).toBe('LEGACY_BREAKER_OPEN');
   });
 
   it('times out a request the API never answers, then works again once it answers', async () => {
@@ -207,7 +207,7 @@ describe('LegacyClient against the demo legacy API', () => {
     const started = performance.now();
     const err = await failure(c.fetch('user:21'));
     const elapsed = performance.now() - started;
-    expect(err.code).toBe('LEGACY_TIMEOUT');
+    expect(err.failure).toBe('LEGACY_TIMEOUT');
     // Bounded: the deadline covers the whole request (generous slack for a
     // loaded machine; the point is that it does not wait for the socket).
     expect(elapsed).toBeLessThan(timeoutMs + 4_500);
@@ -240,7 +240,7 @@ describe('LegacyClient against the demo legacy API', () => {
   it('rejects fetches after close without sending them', async () => {
     const c = client();
     await c.close();
-    expect((await failure(c.fetch('user:41'))).code).toBe('LEGACY_UNREACHABLE');
+    expect((await failure(c.fetch('user:41'))).failure).toBe('LEGACY_UNREACHABLE');
     expect(await requestsFor('user:41')).toBe(0);
   });
 });

@@ -24,7 +24,7 @@ describe('demo legacy process', () => {
       );
       expect(await authed.fetch('user:6')).toEqual({ found: false });
       await expect(anonymous.fetch('user:5')).rejects.toThrow(LegacyUnavailableError);
-      await expect(anonymous.fetch('user:5')).rejects.toMatchObject({ code: 'LEGACY_HTTP_401' });
+      await expect(anonymous.fetch('user:5')).rejects.toMatchObject({ failure: 'LEGACY_HTTP_401' });
       expect((await legacy.stats()).byKey).toEqual({ 'user:5': 3, 'user:6': 1 });
     } finally {
       await Promise.all([authed.close(), anonymous.close()]);
@@ -39,7 +39,7 @@ describe('demo legacy process', () => {
       { log },
     );
     try {
-      await expect(c.fetch('user:1')).rejects.toMatchObject({ code: 'LEGACY_HTTP_503' });
+      await expect(c.fetch('user:1')).rejects.toMatchObject({ failure: 'LEGACY_HTTP_503' });
       expect(await legacy.setConfig({ failureRate: 0 })).toEqual({
         latencyMs: 0,
         failureRate: 0,
@@ -66,7 +66,7 @@ describe('demo legacy process', () => {
     }
     expect((await legacy.stats()).requests).toBe(1);
     expect(await legacy.stop()).toBe(0);
-    expect(await pending).toMatchObject({ code: 'LEGACY_UNREACHABLE' });
+    expect(await pending).toMatchObject({ failure: 'LEGACY_UNREACHABLE' });
     await c.close();
   });
 

@@ -28,7 +28,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
     await p;
     return 'no error';
   } catch (err) {
-    return err instanceof LegacyUnavailableError ? err.code : `other error: ${String(err)}`;
+    return err instanceof LegacyUnavailableError ? err.failure : `other error: ${String(err)}`;
   }
 }
 

@@ -160,7 +160,7 @@ describe('migrations', () => {
     await expect(
       PgStore.open(pgStoreOptions(server, { url, table: 'kv_nokey' }), { log: testLogger() }),
     ).rejects.toMatchObject({
-      code: 'PG_UNAVAILABLE',
+      code: 'POSTGRES_UNAVAILABLE',
       message: expect.stringMatching(/no primary key or unique index on key/),
     });
   });

@@ -132,7 +132,7 @@ describe('group commit', () => {
     expect(await Promise.all(pending)).toEqual(Array.from({ length: 50 }, () => 1));
     expect(await sqlRow(table, 'c49')).toMatchObject({ version: '1' });
     await expect(store.write(set('late', 'v'))).rejects.toMatchObject({
-      code: 'PG_UNAVAILABLE',
+      code: 'POSTGRES_UNAVAILABLE',
       reason: 'closed',
     });
   });
@@ -328,7 +328,10 @@ describe('keys', () => {
   it('rejects a key with NUL or an unpaired surrogate with InvalidKeyError, before PostgreSQL sees it', async () => {
     const store = await open();
     await expect(store.write(set('a\0b', 'v'))).rejects.toBeInstanceOf(InvalidKeyError);
-    await expect(store.read('a\0b')).rejects.toMatchObject({ code: 'INVALID_KEY' });
+    await expect(store.read('a\0b')).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      name: 'InvalidKeyError',
+    });
     await expect(store.write(set('x\uD800', 'v'))).rejects.toBeInstanceOf(InvalidKeyError);
     await expect(store.write(set('k'.repeat(3000), 'v'))).rejects.toBeInstanceOf(InvalidKeyError);
     // The batch it would have joined is unaffected.
@@ -337,13 +340,20 @@ describe('keys', () => {
 
   it('refuses writes PostgreSQL would fail (bad TTL, tombstone with a value) with InvalidWriteError', async () => {
     const store = await open();
-    await expect(store.write(set('k', 'v', -1))).rejects.toMatchObject({ code: 'INVALID_WRITE' });
-    await expect(store.write(set('k', 'v', 1e300))).rejects.toMatchObject({ code: 'INVALID_WRITE' });
+    await expect(store.write(set('k', 'v', -1))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      name: 'InvalidWriteError',
+    });
+    await expect(store.write(set('k', 'v', 1e300))).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      name: 'InvalidWriteError',
+    });
     await expect(
       store.write({ key: 'k', value: Buffer.from('v'), tombstone: true, ttlMs: 0 }),
     ).rejects.toThrow(/tombstone write carries no value/);
     await expect(store.hydrate('k', Buffer.from('v'), Number.NaN)).rejects.toMatchObject({
-      code: 'INVALID_WRITE',
+      code: 'INVALID_ARGUMENT',
+      name: 'InvalidWriteError',
     });
     expect(await store.read('k')).toBeUndefined();
   });

@@ -63,11 +63,11 @@ describe('PostgreSQL stopped', () => {
         expect(o.status).toBe('rejected');
         const err = (o as PromiseRejectedResult).reason as PgUnavailableError;
         expect(err).toBeInstanceOf(PgUnavailableError);
-        expect(err.code).toBe('PG_UNAVAILABLE');
+        expect(err.code).toBe('POSTGRES_UNAVAILABLE');
         expect(err.reason).toBe('unreachable');
         expect(err.message).toMatch(/^PostgreSQL is unreachable \(write of \d+ key\(s\) not done\): \S/);
       }
-      await expect(store.read('before')).rejects.toMatchObject({ code: 'PG_UNAVAILABLE' });
+      await expect(store.read('before')).rejects.toMatchObject({ code: 'POSTGRES_UNAVAILABLE' });
       expect(store.reachable).toBe(false);
       expect(await store.ping()).toBe(false);
       expect(await gauge(metrics)).toBe(0);
@@ -94,7 +94,7 @@ describe('PostgreSQL stopped', () => {
       expect(store.reachable).toBe(false);
       expect(await store.ping()).toBe(false);
       await expect(store.write(set('k'))).rejects.toMatchObject({
-        code: 'PG_UNAVAILABLE',
+        code: 'POSTGRES_UNAVAILABLE',
         reason: 'unreachable',
       });
 
@@ -133,7 +133,7 @@ describe('PostgreSQL not answering (network black hole)', () => {
       proxy.blackhole();
       const t0 = performance.now();
       await expect(store.write(set('x'))).rejects.toMatchObject({
-        code: 'PG_UNAVAILABLE',
+        code: 'POSTGRES_UNAVAILABLE',
         reason: 'unreachable',
       });
       console.log(

@@ -1,8 +1,9 @@
 // TLS on the client port, mutual TLS on the peer port and bearer-token
 // authentication, on 3 real node processes.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Metadata, credentials, status } from '@grpc/grpc-js';
-import { KvClient, KvClientError, MemberState } from '@kvring/client';
+import { Metadata, credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { AdminClient, KvClient, KvClientError, MemberState } from '@kvring/client';
+import { AdminServiceClient, type DrainResponse } from '@kvring/client/proto';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
 import { makeCerts, type CertFiles } from '@kvring/test-support/certs';
@@ -187,5 +188,55 @@ describe('peer port (mutual TLS)', () => {
 
   it('refuses plaintext peers', async () => {
     await expect(digest(credentials.createInsecure())).rejects.toMatchObject({ code: status.UNAVAILABLE });
+  });
+});
+
+describe('administrative calls (Drain)', () => {
+  function drainOn(address: string, creds: ReturnType<typeof credentials.createSsl>, token?: string) {
+    const c = new AdminServiceClient(address, creds);
+    const md = new Metadata();
+    if (token) md.set('authorization', `Bearer ${token}`);
+    return new Promise<DrainResponse>((resolve, reject) =>
+      c.drain({ leaving: ['kv-2'] }, md, { deadline: Date.now() + 10_000 }, (err, res) => {
+        c.close();
+        if (err) reject(err);
+        else resolve(res);
+      }),
+    );
+  }
+
+  it('refuses Drain on the client port, even with the client token', async () => {
+    const err = await drainOn(cluster.clientAddresses[2]!, tls(), TOKEN).then(
+      (res) => ({ drained: res }),
+      (e: ServiceError) => e,
+    );
+    expect(err).toMatchObject({ code: status.UNIMPLEMENTED });
+    expect((err as ServiceError).details).toMatch(/peer port/);
+  });
+
+  it('serves Drain on the peer port to a certificate the cluster CA signed, and to no other', async () => {
+    const peer = `${hosts[2]}:50052`;
+    const noVerify = { checkServerIdentity: () => undefined };
+    const rogueCreds = credentials.createSsl(
+      certs.read(certs.caCert),
+      rogue.read(rogue.key),
+      rogue.read(rogue.cert),
+      noVerify,
+    );
+    await expect(drainOn(peer, rogueCreds)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    const admin = new AdminClient({
+      credentials: credentials.createSsl(
+        certs.read(certs.caCert),
+        certs.read(certs.key),
+        certs.read(certs.cert),
+        noVerify,
+      ),
+    });
+    try {
+      const r = await admin.drain(peer, ['kv-2']);
+      expect(r.keysFailed).toBe(0);
+    } finally {
+      admin.close();
+    }
   });
 });

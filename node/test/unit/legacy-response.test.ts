@@ -7,7 +7,9 @@ function code(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (err) {
-    return err instanceof LegacyUnavailableError ? err.code : `not a LegacyUnavailableError: ${String(err)}`;
+    return err instanceof LegacyUnavailableError
+      ? err.failure
+      : `not a LegacyUnavailableError: ${String(err)}`;
   }
   return undefined;
 }
@@ -42,6 +44,6 @@ describe('readBodyText', () => {
 
   it('fails with LEGACY_BAD_RESPONSE past maxBytes', async () => {
     const body = Readable.from([Buffer.alloc(60), Buffer.alloc(60)]);
-    await expect(readBodyText(body, 100)).rejects.toMatchObject({ code: 'LEGACY_BAD_RESPONSE' });
+    await expect(readBodyText(body, 100)).rejects.toMatchObject({ failure: 'LEGACY_BAD_RESPONSE' });
   });
 });

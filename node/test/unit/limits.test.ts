@@ -1,21 +1,21 @@
 import { describe, expect, it } from '@jest/globals';
-import { InvalidArgumentError, grpcStatusOf } from '../../src/errors.js';
+import { KvError, LimitExceededError, grpcStatusOf } from '../../src/errors.js';
 import { status } from '@grpc/grpc-js';
 import { MAX_TTL_MS, checkBatch, checkKey, checkTtl, checkValue, type Limits } from '../../src/limits.js';
 
 const limits: Limits = { maxKeyBytes: 8, maxValueBytes: 16, maxBatch: 3 };
 
-/** The error a check throws, asserting it is an INVALID_ARGUMENT. */
-function rejection(fn: () => unknown): InvalidArgumentError {
+/** The error a check throws, asserting it is an INVALID_ARGUMENT (gRPC status). */
+function rejection(fn: () => unknown): KvError {
   let caught: unknown;
   try {
     fn();
   } catch (err) {
     caught = err;
   }
-  expect(caught).toBeInstanceOf(InvalidArgumentError);
+  expect(caught).toBeInstanceOf(KvError);
   expect(grpcStatusOf(caught)).toBe(status.INVALID_ARGUMENT);
-  return caught as InvalidArgumentError;
+  return caught as KvError;
 }
 
 describe('checkKey', () => {
@@ -137,5 +137,26 @@ describe('checkTtl', () => {
     expect(MAX_TTL_MS).toBe(2 ** 32);
     expect(() => checkTtl(30 * 24 * 3600 * 1000)).not.toThrow();
     expect(rejection(() => checkTtl(60 * 1e9)).message).toMatch(/outside/);
+  });
+});
+
+describe('limits', () => {
+  it('are LIMIT_EXCEEDED naming the field and the limit', () => {
+    const cases: Array<[() => unknown, string, number]> = [
+      [() => checkKey(limits, '123456789', 'keys[1]'), 'keys[1]', 8],
+      [() => checkValue(limits, Buffer.alloc(17)), 'value', 16],
+      [() => checkBatch(limits, 4, 'entries'), 'entries', 3],
+      [() => checkTtl(MAX_TTL_MS + 1), 'ttl_ms', MAX_TTL_MS],
+    ];
+    for (const [fn, field, limit] of cases) {
+      const err = rejection(fn);
+      expect(err).toBeInstanceOf(LimitExceededError);
+      expect(err).toMatchObject({ code: 'LIMIT_EXCEEDED', field, limit });
+    }
+  });
+
+  it('leave input no limit could make valid as INVALID_ARGUMENT', () => {
+    expect(rejection(() => checkKey(limits, '')).code).toBe('INVALID_ARGUMENT');
+    expect(rejection(() => checkTtl(-1)).code).toBe('INVALID_ARGUMENT');
   });
 });

@@ -15,7 +15,7 @@ type State =
 
 export interface LeavingPod {
   name: string;
-  /** host:port of the node's client port, when the pod runs. */
+  /** host:port of the node's peer port (where Drain is served), when the pod runs. */
   address?: string;
 }
 

@@ -18,15 +18,21 @@ export function podIsReady(pod: V1Pod): boolean {
 }
 
 /**
- * Where the operator reaches a pod's client port. With TLS the node's
+ * Where the operator reaches a pod's client port (or `port`: the peer port
+ * for Drain). With TLS the node's
  * certificate names its DNS name, so that is used; otherwise the pod IP
  * (it works before the pod's DNS record exists).
  */
-export function podAddress(pod: V1Pod, peerServiceFqdn: string, tls: boolean): string | undefined {
+export function podAddress(
+  pod: V1Pod,
+  peerServiceFqdn: string,
+  tls: boolean,
+  port: number = PORTS.client,
+): string | undefined {
   if (!podIsRunning(pod)) return undefined;
-  if (tls) return `${pod.metadata?.name}.${peerServiceFqdn}:${PORTS.client}`;
+  if (tls) return `${pod.metadata?.name}.${peerServiceFqdn}:${port}`;
   const ip = pod.status!.podIP!;
-  return ip.includes(':') ? `[${ip}]:${PORTS.client}` : `${ip}:${PORTS.client}`;
+  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 export async function probeNodes(

@@ -16,7 +16,7 @@ import {
 } from '../api/types.js';
 import type { BuildContext } from '../builders/context.js';
 import { desiredObjects, type DesiredObjects } from '../builders/desired.js';
-import { ANNOTATIONS, namesOf, peerServiceFqdn, podNames } from '../builders/names.js';
+import { ANNOTATIONS, PORTS, namesOf, peerServiceFqdn, podNames } from '../builders/names.js';
 import type { Clock } from '../clock.js';
 import type { EventSink } from '../events.js';
 import type { KubeClient } from '../kube/client.js';
@@ -259,7 +259,8 @@ export class Reconciler {
       conn,
       first.leaving.map((n) => {
         const pod = byName.get(n);
-        const address = pod && podAddress(pod, fqdn, !!spec.tls);
+        // Drain is served on the peer port only.
+        const address = pod && podAddress(pod, fqdn, !!spec.tls, PORTS.peer);
         return { name: n, ...(address && { address }) };
       }),
     );

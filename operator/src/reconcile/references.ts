@@ -101,6 +101,10 @@ export function checkSecrets(
   const versions = refs.map((r) => [r.secret, secrets.get(r.secret)?.metadata?.resourceVersion ?? '']);
   const tlsSecret = spec.tls ? secrets.get(spec.tls.secretName) : undefined;
   const caPem = tlsSecret ? decode(tlsSecret, 'ca.crt') : undefined;
+  // The nodes' own pair: the operator presents it on the peer port (mutual
+  // TLS: Drain is served only to holders of a certificate the CA signed).
+  const certPem = tlsSecret ? decode(tlsSecret, 'tls.crt') : undefined;
+  const keyPem = tlsSecret ? decode(tlsSecret, 'tls.key') : undefined;
   const authSecret = spec.auth ? secrets.get(spec.auth.tokenSecret.name) : undefined;
   const token = authSecret && spec.auth ? decode(authSecret, spec.auth.tokenSecret.key) : undefined;
   return {
@@ -109,7 +113,9 @@ export function checkSecrets(
     tlsHasCa: caPem !== undefined,
     security: {
       ...(token && { token }),
-      ...(spec.tls && { tls: { ...(caPem && { caPem }) } }),
+      ...(spec.tls && {
+        tls: { ...(caPem && { caPem }), ...(certPem && keyPem && { peerPair: { certPem, keyPem } }) },
+      }),
     },
   };
 }

@@ -1,7 +1,9 @@
 // A stand-in for a kvring node pod in tests that have an API server but no
 // kubelet: a real gRPC server on a loopback address of its own (the "pod
-// IP"), answering ClusterInfo with a view the test controls and recording
-// Drain calls, which the test can hold open to observe the operator wait.
+// IP"), answering ClusterInfo with a view the test controls on the client
+// port and recording Drain calls on the peer port (the only port a node
+// serves AdminService on), which the test can hold open to observe the
+// operator wait.
 import { Server, ServerCredentials, status, type sendUnaryData } from '@grpc/grpc-js';
 import {
   AdminServiceService,
@@ -28,16 +30,23 @@ export class FakeNode {
   private holdDrains = false;
 
   private constructor(
-    private readonly server: Server,
+    private readonly servers: readonly Server[],
     readonly name: string,
     readonly address: string,
     public view: FakeView,
   ) {}
 
-  static async start(host: string, port: number, name: string, view: FakeView): Promise<FakeNode> {
+  static async start(
+    host: string,
+    port: number,
+    name: string,
+    view: FakeView,
+    peerPort = 50052,
+  ): Promise<FakeNode> {
     const server = new Server();
+    const peer = new Server();
     const address = `${host}:${port}`;
-    const node = new FakeNode(server, name, address, view);
+    const node = new FakeNode([server, peer], name, address, view);
     server.addService(KVServiceService, {
       get: unimplemented,
       set: unimplemented,
@@ -46,7 +55,7 @@ export class FakeNode {
       mSet: unimplemented,
       clusterInfo: (_call: unknown, cb: sendUnaryData<ClusterInfoResponse>) => cb(null, node.info()),
     });
-    server.addService(AdminServiceService, {
+    peer.addService(AdminServiceService, {
       drain: (call: { request: { leaving: string[] } }, cb: sendUnaryData<DrainResponse>) => {
         node.drainCalls.push([...call.request.leaving]);
         const answer = (): void => cb(null, { keysStreamed: 42, keysFailed: 0 });
@@ -54,9 +63,12 @@ export class FakeNode {
         else answer();
       },
     });
-    await new Promise<void>((resolve, reject) =>
-      server.bindAsync(address, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
-    );
+    const bind = (srv: Server, at: string): Promise<void> =>
+      new Promise<void>((resolve, reject) =>
+        srv.bindAsync(at, ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      );
+    await bind(server, address);
+    await bind(peer, `${host}:${peerPort}`);
     return node;
   }
 
@@ -71,8 +83,10 @@ export class FakeNode {
     this.release = undefined;
   }
 
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.servers.map((srv) => new Promise<void>((resolve) => srv.tryShutdown(() => resolve()))),
+    );
   }
 
   private info(): ClusterInfoResponse {

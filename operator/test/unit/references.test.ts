@@ -53,7 +53,7 @@ describe('Secret references', () => {
     expect(a.secretsHash).not.toBe(b.secretsHash);
   });
 
-  it('hands the operator the token and CA it needs to reach TLS nodes with authentication', () => {
+  it('hands the operator the token, the CA and the pair it presents on the peer port (Drain)', () => {
     const spec = withDefaults({
       ...base,
       tls: { secretName: 'tls' },
@@ -70,7 +70,10 @@ describe('Secret references', () => {
     );
     expect(r.problem).toBeUndefined();
     expect(r.tlsHasCa).toBe(true);
-    expect(r.security).toEqual({ token: 'T', tls: { caPem: 'CA' } });
+    expect(r.security).toEqual({
+      token: 'T',
+      tls: { caPem: 'CA', peerPair: { certPem: 'C', keyPem: 'K' } },
+    });
     expect([...referencedSecretNames(spec)].sort()).toEqual(['auth', 'pg-creds', 'tls']);
   });
 });
