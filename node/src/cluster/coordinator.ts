@@ -14,7 +14,14 @@ import { QuorumCounter, highestVersion, holdersOf } from './quorum.js';
 import type { ReplicaHandle, WriteRequest } from './replica.js';
 import { SingleFlight } from '../util/singleflight.js';
 
-/** The durable store (PostgreSQL), as the coordinator needs it. */
+/**
+ * The durable store (PostgreSQL), as the coordinator needs it.
+ *
+ * Contract: versions are globally increasing across keys; a write that
+ * starts after another write's commit gets a higher version. (One
+ * PostgreSQL sequence, drawn after the row lock; replica floors and the
+ * regression check rely on it.)
+ */
 export interface DurableStore {
   /** Resolves with the new version only after the write committed. */
   write(op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number }): Promise<number>;

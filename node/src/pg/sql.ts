@@ -20,20 +20,34 @@ export interface ChangedRecord extends RowRecord {
   cursor_at: string;
 }
 
-export function statements(t: string) {
+/**
+ * The version of an update, evaluated in ON CONFLICT DO UPDATE, that is
+ * after the conflicting row is locked: a write that waited for another
+ * write of the same key draws from the sequence after that one committed,
+ * so it gets the higher version. greatest() keeps a key's versions rising
+ * even over a row whose version did not come from the sequence (a node of a
+ * release with per-key counters during a rolling upgrade; a sequence set
+ * back by hand).
+ */
+const NEXT_ON_CONFLICT = (seq: string) => `greatest(nextval('${seq}'::regclass), t.version + 1)`;
+
+/** `t` is the quoted table, `seq` the quoted version sequence (migration 4). */
+export function statements(t: string, seq: string) {
+  const next = NEXT_ON_CONFLICT(seq);
   return {
     /**
      * One round of a group commit: $1 keys (distinct), $2 values, $3
      * tombstone flags, $4 TTLs in ms (0 = none). Rows are taken in key order
      * ("C" collation) so that concurrent flushes lock rows in one order and
-     * cannot deadlock. New keys get version 1, existing ones version + 1.
+     * cannot deadlock. Every write draws its version from the one sequence:
+     * a new key in the insert, an existing one after its row lock.
      */
     upsert: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
-      SELECT u.key, u.value, 1, u.tombstone,
+      SELECT u.key, u.value, nextval('${seq}'::regclass), u.tombstone,
              CASE WHEN u.ttl_ms > 0 THEN now() + u.ttl_ms * interval '1 millisecond' END, now(), now()
         FROM unnest($1::text[], $2::bytea[], $3::boolean[], $4::bigint[]) AS u(key, value, tombstone, ttl_ms)
        ORDER BY u.key COLLATE "C"
-      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1,
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next},
              tombstone = EXCLUDED.tombstone, expires_at = EXCLUDED.expires_at, updated_at = now()
       RETURNING key, version`,
 
@@ -49,9 +63,9 @@ export function statements(t: string) {
      * alone and nothing is returned.
      */
     hydrate: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
-      VALUES ($1, $2, 1, false, CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 millisecond' END,
+      VALUES ($1, $2, nextval('${seq}'::regclass), false, CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 millisecond' END,
               now(), now())
-      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, tombstone = false,
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next}, tombstone = false,
              expires_at = EXCLUDED.expires_at, updated_at = now()
        WHERE NOT t.tombstone AND t.expires_at IS NOT NULL AND t.expires_at <= now()
       RETURNING ${ROW}`,

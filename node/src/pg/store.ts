@@ -18,7 +18,7 @@ import { GroupCommitBatcher, splitRounds } from './batcher.js';
 import { PgUnavailableError, describePgError, isUnreachable, toPgUnavailable } from './errors.js';
 import { SchemaError, migrate } from './migrations.js';
 import { connectionConfig, type PgStoreDeps, type PgStoreOptions } from './options.js';
-import { checkKey, checkTtl, checkWrite, distinctKeys, quoteTable } from './validate.js';
+import { checkKey, checkTtl, checkWrite, distinctKeys, quoteSequence, quoteTable } from './validate.js';
 import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
 import type { ChangeCursor, ChangePage, Row, VersionedStore, WriteOp } from './types.js';
 
@@ -51,7 +51,7 @@ export class PgStore implements VersionedStore {
   ) {
     this.log = deps.log;
     this.metrics = deps.metrics;
-    this.sql = statements(quoteTable(opts.table));
+    this.sql = statements(quoteTable(opts.table), quoteSequence(opts.table));
     this.settleMs = opts.changeSettleMs ?? 2 * opts.timeoutMs;
     this.pool = new pg.Pool({
       ...connectionConfig(opts),

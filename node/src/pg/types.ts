@@ -17,7 +17,7 @@ export interface Row {
   readonly key: string;
   /** Null for a tombstone. */
   readonly value: Buffer | null;
-  /** PostgreSQL's per-key counter: 1 for the first write, +1 for each later one. */
+  /** Drawn from the table's one version sequence: increasing across keys, with gaps. */
   readonly version: number;
   readonly tombstone: boolean;
   /** Remaining time to live in ms (at least 1 while live); 0 = no expiry. */
@@ -51,9 +51,10 @@ export interface ChangePage {
  * truth for anti-entropy). Like etcd's API, every mutation resolves only
  * after PostgreSQL committed it: a resolved `write` means the value is
  * durable with the version given; a rejected one (PgUnavailableError) means
- * it must not be acknowledged. Versions of one key increase with commit
- * order, so a write that starts after another resolved always gets a higher
- * version. Reads never return an expired row.
+ * it must not be acknowledged. Versions come from one sequence and are
+ * globally increasing across keys: a write that starts after another
+ * write's commit gets a higher version, whatever the keys. Reads never
+ * return an expired row.
  */
 export interface VersionedStore {
   /** Stores the write (value or tombstone) and resolves with its version, once committed. */
