@@ -37,6 +37,16 @@ export class PeerUnavailableError extends KvError {
   override readonly name = 'PeerUnavailableError';
 }
 
+/**
+ * PostgreSQL handed out a version not above one already committed: it lost
+ * commits (restored from a backup, failed over to an asynchronous standby).
+ * The write is not acknowledged; see README, "Version regression".
+ */
+export class VersionRegressionError extends KvError {
+  readonly code = 'VERSION_REGRESSION';
+  override readonly name = 'VersionRegressionError';
+}
+
 /** Errors of other modules that carry a stable `code` map by that code. */
 const BY_CODE: Record<string, status> = {
   INVALID_ARGUMENT: status.INVALID_ARGUMENT,
@@ -50,6 +60,7 @@ const BY_CODE: Record<string, status> = {
   LEGACY_UNREACHABLE: status.UNAVAILABLE,
   LEGACY_BAD_RESPONSE: status.UNAVAILABLE,
   LEGACY_BREAKER_OPEN: status.UNAVAILABLE,
+  VERSION_REGRESSION: status.DATA_LOSS,
 };
 
 /** The gRPC status for any error thrown by the coordinator. */

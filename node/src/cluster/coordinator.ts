@@ -13,6 +13,8 @@ import type { Hints } from './hints.js';
 import { QuorumCounter, highestVersion, holdersOf } from './quorum.js';
 import type { ReplicaHandle, WriteRequest } from './replica.js';
 import { SingleFlight } from '../util/singleflight.js';
+import { RegressionReporter, watchRefusals } from './regression.js';
+import type { VersionRegressionError } from '../errors.js';
 
 /**
  * The durable store (PostgreSQL), as the coordinator needs it.
@@ -31,6 +33,8 @@ export interface DurableStore {
   readCurrent(key: string): Promise<{ row: DurableRow | undefined; version: number }>;
   /** Inserts a read-through value unless a live row exists; returns the current row. */
   hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;
+  /** The highest version the store returned to this node, all committed (0 before any). */
+  readonly highestVersion: number;
 }
 
 export interface DurableRow {
@@ -87,12 +91,15 @@ interface Winner {
 
 export class Coordinator {
   private readonly readThroughs = new SingleFlight<string, PeerResult>();
+  private readonly regressions: RegressionReporter;
   private closing = false;
 
   constructor(
     private readonly opts: CoordinatorOptions,
     private readonly deps: CoordinatorDeps,
-  ) {}
+  ) {
+    this.regressions = new RegressionReporter(deps.log, deps.metrics);
+  }
 
   /** Refuse new work (SIGTERM, drain). In-flight requests finish. */
   close(): void {
@@ -176,17 +183,55 @@ export class Coordinator {
         `only ${up} of ${prefs.length} replicas of this key are up; a write needs ${W} (KVRING_WRITE_QUORUM)`,
       );
     const incs = prefs.map((h) => h.incarnation);
+    // Regression detection (regression.ts): versions seen before this write began.
+    const floor = this.deps.durable.highestVersion;
     const version = await this.deps.durable.write({ key, value, tombstone, ttlMs });
+    if (version <= floor)
+      throw this.regressions.report({ key, version, seen: floor, detector: 'node', refused: true });
     const w: WriteRequest = { key, value, version, tombstone, ttlMs };
+    let refusal: { replica: string; held: number } | undefined;
+    let decided = false;
+    const targets = watchRefusals(prefs, version, (replica, held) => {
+      // A refusal after the outcome is decided can only be reported.
+      if (decided)
+        this.checkRefusal(key, version, replica, held, false).catch((err: Error) =>
+          this.deps.log.warn({ key, err: err.message }, 'could not check a late replica refusal'),
+        );
+      else if (refusal === undefined || held > refusal.held) refusal = { replica, held };
+    });
     try {
-      await this.replicate(w, prefs, incs, W, WriteCause.WRITE_CAUSE_WRITE);
+      await this.replicate(w, targets, incs, W, WriteCause.WRITE_CAUSE_WRITE);
     } catch (err) {
       throw new QuorumError(
         `version ${version} is committed in PostgreSQL but ${(err as Error).message}; ` +
           'the write may or may not be visible to reads until replicas are repaired',
       );
+    } finally {
+      decided = true;
+    }
+    const seen = refusal;
+    if (seen !== undefined) {
+      const regression = await this.checkRefusal(key, version, seen.replica, seen.held, true);
+      if (regression) throw regression;
     }
     return version;
+  }
+
+  /**
+   * A replica refused version `version` of `key` because it holds `held`:
+   * normal when a newer write of the key committed meanwhile (PostgreSQL
+   * has it), a regression when PostgreSQL's current version is lower.
+   */
+  private async checkRefusal(
+    key: string,
+    version: number,
+    replica: string,
+    held: number,
+    refused: boolean,
+  ): Promise<VersionRegressionError | undefined> {
+    const { version: current } = await this.deps.durable.readCurrent(key);
+    if (current >= held) return undefined;
+    return this.regressions.report({ key, version, seen: held, detector: 'replica', replica, refused });
   }
 
   /**

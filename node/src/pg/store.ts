@@ -43,6 +43,7 @@ export class PgStore implements VersionedStore {
   private lastSuccess = 0;
   private pinging = false;
   private up = false;
+  private highest = 0;
   private readonly settleMs: number;
 
   private constructor(
@@ -116,6 +117,15 @@ export class PgStore implements VersionedStore {
     return this.up;
   }
 
+  /**
+   * The highest version PostgreSQL returned to this store, committed
+   * (writes, reads, scans). With one sequence, a write that began after it
+   * was seen must get a higher one; otherwise PostgreSQL lost commits.
+   */
+  get highestVersion(): number {
+    return this.highest;
+  }
+
   /** Group commits started and writes they carried (for tests and figures). */
   get stats(): { readonly flushes: number; readonly writes: number } {
     return { flushes: this.batcher.stats.flushes, writes: this.batcher.stats.items };
@@ -141,7 +151,7 @@ export class PgStore implements VersionedStore {
     checkKey(key);
     const res = await this.run('read', 'read', (c) => c.query<RowRecord>(this.sql.read, [key]));
     const r = res.rows[0];
-    return r ? toRow(r) : undefined;
+    return r ? this.row(r) : undefined;
   }
 
   /**
@@ -157,7 +167,7 @@ export class PgStore implements VersionedStore {
     );
     const r = res.rows[0];
     if (!r) return { row: undefined, version: 0 };
-    const row = toRow(r);
+    const row = this.row(r);
     return { row: !r.expired || r.tombstone ? row : undefined, version: row.version };
   }
 
@@ -166,7 +176,7 @@ export class PgStore implements VersionedStore {
     const out = new Map<string, Row>();
     if (unique.length === 0) return out;
     const res = await this.run('read_many', 'read', (c) => c.query<RowRecord>(this.sql.readMany, [unique]));
-    for (const r of res.rows) out.set(r.key, toRow(r));
+    for (const r of res.rows) out.set(r.key, this.row(r));
     return out;
   }
 
@@ -177,7 +187,7 @@ export class PgStore implements VersionedStore {
     const res = await this.run('versions', 'version lookup', (c) =>
       c.query<{ key: string; version: string }>(this.sql.versions, [unique]),
     );
-    for (const r of res.rows) out.set(r.key, Number(r.version));
+    for (const r of res.rows) out.set(r.key, this.saw(Number(r.version)));
     return out;
   }
 
@@ -187,12 +197,12 @@ export class PgStore implements VersionedStore {
     return this.run('hydrate', 'read-through insert', async (c) => {
       for (let attempt = 0; attempt < HYDRATE_ATTEMPTS; attempt++) {
         const ins = await c.query<RowRecord>(this.sql.hydrate, [key, value, Math.floor(ttlMs)]);
-        if (ins.rows[0]) return toRow(ins.rows[0]);
+        if (ins.rows[0]) return this.row(ins.rows[0]);
         // Someone else's row is there: return it, unless it expired between
         // the two statements, in which case the insert may now proceed.
         const cur = await c.query<RowRecord & { expired: boolean }>(this.sql.current, [key]);
         const r = cur.rows[0];
-        if (r && (!r.expired || r.tombstone)) return toRow(r);
+        if (r && (!r.expired || r.tombstone)) return this.row(r);
       }
       throw new PgUnavailableError(
         `PostgreSQL read-through insert of a key did not settle after ${HYDRATE_ATTEMPTS} attempts`,
@@ -209,7 +219,7 @@ export class PgStore implements VersionedStore {
     );
     const last = res.rows[res.rows.length - 1];
     return {
-      rows: res.rows.filter((r) => !r.expired).map(toRow),
+      rows: res.rows.filter((r) => !r.expired).map((r) => this.row(r)),
       next: last ? { at: last.cursor_at, key: last.key } : cursor,
       done: res.rows.length < limit,
     };
@@ -272,8 +282,24 @@ export class PgStore implements VersionedStore {
         if (done.command !== 'COMMIT')
           throw new PgUnavailableError(`PostgreSQL answered ${done.command} to COMMIT`, 'statement');
       }
+      for (const v of versions) this.saw(v);
       return versions;
     });
+  }
+
+  /** A row PostgreSQL returned (so committed): its version raises the high-water mark. */
+  private row(r: RowRecord): Row {
+    const row = toRow(r);
+    this.saw(row.version);
+    return row;
+  }
+
+  private saw(version: number): number {
+    if (version > this.highest) {
+      this.highest = version;
+      this.metrics?.versionHighWater.set(version);
+    }
+    return version;
   }
 
   /**
