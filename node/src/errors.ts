@@ -61,6 +61,8 @@ const BY_CODE: Record<string, status> = {
   LEGACY_BAD_RESPONSE: status.UNAVAILABLE,
   LEGACY_BREAKER_OPEN: status.UNAVAILABLE,
   VERSION_REGRESSION: status.DATA_LOSS,
+  VERSION_MISMATCH: status.FAILED_PRECONDITION,
+  INVALID_WRITE: status.INVALID_ARGUMENT,
 };
 
 /** The gRPC status for any error thrown by the coordinator. */

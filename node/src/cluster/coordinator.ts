@@ -16,6 +16,14 @@ import { SingleFlight } from '../util/singleflight.js';
 import { RegressionReporter, watchRefusals } from './regression.js';
 import type { VersionRegressionError } from '../errors.js';
 
+/** Conditions of a write (kvring.v1 SetRequest/DeleteRequest): see kvring.proto. */
+export interface WriteCondition {
+  /** Apply only if the key's current version is this one; 0 = absent, expired or deleted. */
+  readonly expectedVersion?: number;
+  /** Apply at most once; a retry returns the first outcome's version. */
+  readonly idempotencyKey?: string;
+}
+
 /**
  * The durable store (PostgreSQL), as the coordinator needs it.
  *
@@ -33,6 +41,14 @@ export interface DurableStore {
   readCurrent(key: string): Promise<{ row: DurableRow | undefined; version: number }>;
   /** Inserts a read-through value unless a live row exists; returns the current row. */
   hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;
+  /**
+   * A write with conditions (expected version, idempotency key), committed
+   * alone; rejects with code VERSION_MISMATCH when the expectation fails.
+   */
+  writeConditional(
+    op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number },
+    cond: WriteCondition,
+  ): Promise<{ version: number; replayed: boolean }>;
   /** The highest version the store returned to this node, all committed (0 before any). */
   readonly highestVersion: number;
 }
@@ -106,16 +122,16 @@ export class Coordinator {
     this.closing = true;
   }
 
-  async set(key: string, value: Buffer, ttlMs: number): Promise<number> {
+  async set(key: string, value: Buffer, ttlMs: number, cond: WriteCondition = {}): Promise<number> {
     checkKey(this.opts.limits, key);
     checkValue(this.opts.limits, value);
     checkTtl(ttlMs);
-    return this.write(key, value, false, ttlMs === 0 ? this.opts.defaultTtlMs : ttlMs);
+    return this.write(key, value, false, ttlMs === 0 ? this.opts.defaultTtlMs : ttlMs, cond);
   }
 
-  async delete(key: string): Promise<number> {
+  async delete(key: string, cond: WriteCondition = {}): Promise<number> {
     checkKey(this.opts.limits, key);
-    return this.write(key, null, true, 0);
+    return this.write(key, null, true, 0, cond);
   }
 
   async get(key: string): Promise<GetResult> {
@@ -171,7 +187,13 @@ export class Coordinator {
     return this.readThroughs.do(key, () => this.readThroughOnce(key));
   }
 
-  private async write(key: string, value: Buffer | null, tombstone: boolean, ttlMs: number): Promise<number> {
+  private async write(
+    key: string,
+    value: Buffer | null,
+    tombstone: boolean,
+    ttlMs: number,
+    cond: WriteCondition,
+  ): Promise<number> {
     if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
     const prefs = this.deps.placement.preferenceList(key);
     const W = this.opts.writeQuorum;
@@ -185,7 +207,8 @@ export class Coordinator {
     const incs = prefs.map((h) => h.incarnation);
     // Regression detection (regression.ts): versions seen before this write began.
     const floor = this.deps.durable.highestVersion;
-    const version = await this.deps.durable.write({ key, value, tombstone, ttlMs });
+    const { version, replayed } = await this.commit({ key, value, tombstone, ttlMs }, cond);
+    if (replayed) return this.replay(key, version, prefs, incs);
     if (version <= floor)
       throw this.regressions.report({ key, version, seen: floor, detector: 'node', refused: true });
     const w: WriteRequest = { key, value, version, tombstone, ttlMs };
@@ -213,6 +236,36 @@ export class Coordinator {
     if (seen !== undefined) {
       const regression = await this.checkRefusal(key, version, seen.replica, seen.held, true);
       if (regression) throw regression;
+    }
+    return version;
+  }
+
+  private async commit(
+    op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number },
+    cond: WriteCondition,
+  ): Promise<{ version: number; replayed: boolean }> {
+    if (cond.expectedVersion === undefined && !cond.idempotencyKey)
+      return { version: await this.deps.durable.write(op), replayed: false };
+    return this.deps.durable.writeConditional(op, cond);
+  }
+
+  /**
+   * A retry of an idempotent write that committed before (possibly in
+   * doubt then): its version is the answer, acknowledged only once that
+   * version is on W replicas, or superseded in PostgreSQL by a later write.
+   */
+  private async replay(
+    key: string,
+    version: number,
+    prefs: readonly ReplicaHandle[],
+    incs: readonly string[],
+  ): Promise<number> {
+    const { row } = await this.deps.durable.readCurrent(key);
+    if (row === undefined || row.version !== version) return version;
+    try {
+      await this.replicate(row, prefs, incs, this.opts.writeQuorum, WriteCause.WRITE_CAUSE_REPAIR);
+    } catch (err) {
+      throw new QuorumError(`replay of version ${version}: ${(err as Error).message}`);
     }
     return version;
   }

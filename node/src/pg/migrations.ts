@@ -9,7 +9,7 @@
 // Migration 4 moves versions from per-key counters to one sequence.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { quoteDerived, quoteSequence, quoteTable } from './validate.js';
+import { quoteDerived, quoteIdempotency, quoteSequence, quoteTable } from './validate.js';
 
 export const MIGRATIONS_TABLE = 'kvring_schema_migrations';
 
@@ -65,6 +65,19 @@ export const MIGRATIONS: readonly Migration[] = [
                 false)`,
       ];
     },
+  },
+  {
+    version: 5,
+    name: 'idempotency records of writes',
+    statements: (_t, table) => [
+      `CREATE TABLE IF NOT EXISTS ${quoteIdempotency(table)} (
+         idem_key text PRIMARY KEY,
+         key text NOT NULL,
+         version bigint NULL,
+         created_at timestamptz NOT NULL DEFAULT now())`,
+      `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_idempotency_created_idx')}
+         ON ${quoteIdempotency(table)} (created_at)`,
+    ],
   },
 ];
 

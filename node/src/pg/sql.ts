@@ -31,10 +31,44 @@ export interface ChangedRecord extends RowRecord {
  */
 const NEXT_ON_CONFLICT = (seq: string) => `greatest(nextval('${seq}'::regclass), t.version + 1)`;
 
-/** `t` is the quoted table, `seq` the quoted version sequence (migration 4). */
-export function statements(t: string, seq: string) {
+const EXPIRES = (ttl: string) =>
+  `CASE WHEN ${ttl}::bigint > 0 THEN now() + ${ttl}::bigint * interval '1 millisecond' END`;
+
+/**
+ * `t` is the quoted table, `seq` the quoted version sequence (migration 4),
+ * `idem` the quoted idempotency table (migration 5).
+ */
+export function statements(t: string, seq: string, idem: string) {
   const next = NEXT_ON_CONFLICT(seq);
   return {
+    /**
+     * Conditional write of one key ($1 key, $2 value, $3 tombstone, $4 TTL
+     * ms) over a live value row at version $5. UPDATE locks the row and
+     * rechecks the condition on the row as committed, so it is a
+     * compare-and-set; no row comes back when the condition fails.
+     */
+    casUpdate: `UPDATE ${t} AS t SET value = $2, version = ${next}, tombstone = $3,
+             expires_at = ${EXPIRES('$4')}, updated_at = now()
+       WHERE key = $1 AND version = $5 AND NOT tombstone AND ${LIVE}
+      RETURNING version`,
+
+    /** Conditional write that expects the key absent, expired or deleted (expected version 0). */
+    casAbsent: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
+      VALUES ($1, $2, nextval('${seq}'::regclass), $3, ${EXPIRES('$4')}, now(), now())
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next},
+             tombstone = EXCLUDED.tombstone, expires_at = EXCLUDED.expires_at, updated_at = now()
+       WHERE t.tombstone OR NOT ${LIVE.replaceAll('expires_at', 't.expires_at')}
+      RETURNING version`,
+
+    /** Claims idempotency key $1 for data key $2; nothing back when it was claimed before (waits for a claim in flight). */
+    idemClaim: `INSERT INTO ${idem} (idem_key, key) VALUES ($1, $2) ON CONFLICT (idem_key) DO NOTHING RETURNING 1`,
+    idemGet: `SELECT key, version::text AS version FROM ${idem} WHERE idem_key = $1`,
+    idemDone: `UPDATE ${idem} SET version = $2 WHERE idem_key = $1`,
+    /** Deletes up to $2 records older than $1 ms, skipping rows another node is deleting. */
+    idemPurge: `DELETE FROM ${idem} WHERE ctid IN (
+        SELECT ctid FROM ${idem} WHERE created_at < now() - $1::bigint * interval '1 millisecond'
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+
     /**
      * One round of a group commit: $1 keys (distinct), $2 values, $3
      * tombstone flags, $4 TTLs in ms (0 = none). Rows are taken in key order

@@ -15,18 +15,44 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { NodeMetrics } from '../metrics.js';
 import { GroupCommitBatcher, splitRounds } from './batcher.js';
-import { PgUnavailableError, describePgError, isUnreachable, toPgUnavailable } from './errors.js';
+import {
+  InvalidWriteError,
+  PgUnavailableError,
+  VersionMismatchError,
+  describePgError,
+  isUnreachable,
+  toPgUnavailable,
+} from './errors.js';
 import { SchemaError, migrate } from './migrations.js';
 import { connectionConfig, type PgStoreDeps, type PgStoreOptions } from './options.js';
-import { checkKey, checkTtl, checkWrite, distinctKeys, quoteSequence, quoteTable } from './validate.js';
+import {
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  checkKey,
+  checkTtl,
+  checkWrite,
+  distinctKeys,
+  quoteIdempotency,
+  quoteSequence,
+  quoteTable,
+} from './validate.js';
 import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
-import type { ChangeCursor, ChangePage, Row, VersionedStore, WriteOp } from './types.js';
+import type {
+  ChangeCursor,
+  ChangePage,
+  ConditionalResult,
+  Row,
+  VersionedStore,
+  WriteCondition,
+  WriteOp,
+} from './types.js';
 
 export type { PgStoreDeps, PgStoreOptions };
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 const HYDRATE_ATTEMPTS = 3;
+/** Expired idempotency records one idempotent write deletes: keeps the table bounded without a job. */
+const IDEM_PURGE_PER_WRITE = 10;
 
 export class PgStore implements VersionedStore {
   private readonly pool: pg.Pool;
@@ -52,7 +78,7 @@ export class PgStore implements VersionedStore {
   ) {
     this.log = deps.log;
     this.metrics = deps.metrics;
-    this.sql = statements(quoteTable(opts.table), quoteSequence(opts.table));
+    this.sql = statements(quoteTable(opts.table), quoteSequence(opts.table), quoteIdempotency(opts.table));
     this.settleMs = opts.changeSettleMs ?? 2 * opts.timeoutMs;
     this.pool = new pg.Pool({
       ...connectionConfig(opts),
@@ -145,6 +171,48 @@ export class PgStore implements VersionedStore {
         ? { key: op.key, value: null, tombstone: true, ttlMs: 0 }
         : { key: op.key, value: op.value, tombstone: false, ttlMs: Math.floor(op.ttlMs) },
     );
+  }
+
+  /**
+   * A write with conditions, outside the group commit: one transaction of
+   * its own (a compare-and-set cannot share a multi-row upsert whose other
+   * rows must commit regardless). Rejects with VersionMismatchError when the
+   * expected version is not the current one; with an idempotency key whose
+   * record exists, resolves with the recorded version and `replayed`.
+   */
+  writeConditional(op: WriteOp, cond: WriteCondition): Promise<ConditionalResult> {
+    try {
+      checkKey(op.key);
+      checkWrite(op);
+      checkCondition(cond);
+    } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the validator's own error, unchanged
+      return Promise.reject(err);
+    }
+    if (this.closing) return Promise.reject(closedError('write'));
+    const w = op.tombstone ? { ...op, value: null, ttlMs: 0 } : { ...op, ttlMs: Math.floor(op.ttlMs) };
+    return this.run('write_conditional', 'conditional write', async (c) => {
+      await c.query('BEGIN');
+      try {
+        const idem = cond.idempotencyKey || undefined;
+        if (idem !== undefined) {
+          const prior = await this.claim(c, idem, w.key);
+          if (prior !== undefined) {
+            await c.query('ROLLBACK');
+            return { version: this.saw(prior), replayed: true };
+          }
+        }
+        const version = await this.applyOne(c, w, cond.expectedVersion);
+        if (idem !== undefined) await c.query(this.sql.idemDone, [idem, version]);
+        const done = await c.query('COMMIT');
+        if (done.command !== 'COMMIT')
+          throw new PgUnavailableError(`PostgreSQL answered ${done.command} to COMMIT`, 'statement');
+        return { version: this.saw(version), replayed: false };
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
   }
 
   async read(key: string): Promise<Row | undefined> {
@@ -287,6 +355,42 @@ export class PgStore implements VersionedStore {
     });
   }
 
+  /** Claims `idem` for `key`, or returns the version its first write recorded. */
+  private async claim(c: pg.PoolClient, idem: string, key: string): Promise<number | undefined> {
+    const ttl = this.opts.idempotencyTtlMs ?? 24 * 3600 * 1000;
+    await c.query(this.sql.idemPurge, [ttl, IDEM_PURGE_PER_WRITE]);
+    if ((await c.query(this.sql.idemClaim, [idem, key])).rowCount === 1) return undefined;
+    const rec = (await c.query<{ key: string; version: string | null }>(this.sql.idemGet, [idem])).rows[0];
+    // Gone between the two statements: deleted as expired just now.
+    if (rec === undefined || rec.version === null)
+      throw new PgUnavailableError('idempotency record changed during the write; retry', 'statement');
+    if (rec.key !== key)
+      throw new InvalidWriteError(
+        `idempotency_key was already used for another key; use a new idempotency key per write`,
+      );
+    return Number(rec.version);
+  }
+
+  /** The write of one key, conditional when `expected` is set; its version. */
+  private async applyOne(c: pg.PoolClient, op: WriteOp, expected: number | undefined): Promise<number> {
+    const args = [op.key, op.value, op.tombstone, op.ttlMs];
+    let res: pg.QueryResult<{ version: string }>;
+    if (expected === undefined)
+      res = await c.query<{ version: string }>(this.sql.upsert, [
+        [op.key],
+        [op.value],
+        [op.tombstone],
+        [op.ttlMs],
+      ]);
+    else if (expected === 0) res = await c.query<{ version: string }>(this.sql.casAbsent, args);
+    else res = await c.query<{ version: string }>(this.sql.casUpdate, [...args, expected]);
+    const row = res.rows[0];
+    if (row !== undefined) return Number(row.version);
+    const cur = (await c.query<RowRecord & { expired: boolean }>(this.sql.current, [op.key])).rows[0];
+    const current = cur === undefined || cur.expired || cur.tombstone ? 0 : Number(cur.version);
+    throw new VersionMismatchError(op.key, expected ?? 0, current);
+  }
+
   /** A row PostgreSQL returned (so committed): its version raises the high-water mark. */
   private row(r: RowRecord): Row {
     const row = toRow(r);
@@ -326,6 +430,8 @@ export class PgStore implements VersionedStore {
         client.release(failure);
       }
     } catch (err) {
+      // Refusals of the write itself, not failures of PostgreSQL.
+      if (err instanceof VersionMismatchError || err instanceof InvalidWriteError) throw err;
       this.metrics?.pgErrors.inc({ op });
       if (isUnreachable(err) && !(err instanceof PgUnavailableError && err.reason !== 'unreachable'))
         this.markDown(err);
@@ -408,6 +514,17 @@ function toRow(r: RowRecord): Row {
     tombstone: r.tombstone,
     ttlMs: Number(r.ttl_ms),
   };
+}
+
+function checkCondition(cond: WriteCondition): void {
+  const v = cond.expectedVersion;
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+    throw new InvalidWriteError(`expected_version must be an integer >= 0, got ${v}`);
+  const k = cond.idempotencyKey ?? '';
+  if (Buffer.byteLength(k, 'utf8') > MAX_IDEMPOTENCY_KEY_BYTES || k.includes('\0'))
+    throw new InvalidWriteError(
+      `idempotency_key must be at most ${MAX_IDEMPOTENCY_KEY_BYTES} bytes in UTF-8, without NUL`,
+    );
 }
 
 function closedError(what: string): PgUnavailableError {

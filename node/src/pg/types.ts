@@ -12,6 +12,21 @@ export interface WriteOp {
   readonly ttlMs: number;
 }
 
+/** Conditions of a write (kvring.v1 SetRequest/DeleteRequest fields). */
+export interface WriteCondition {
+  /** Apply only if the key's current version is this one; 0 = absent, expired or deleted. */
+  readonly expectedVersion?: number;
+  /** At most once per key: a retry returns the first outcome's version. */
+  readonly idempotencyKey?: string;
+}
+
+/** The outcome of a conditional or idempotent write. */
+export interface ConditionalResult {
+  readonly version: number;
+  /** True when an earlier write with the same idempotency key already applied (version is its). */
+  readonly replayed: boolean;
+}
+
 /** A key as PostgreSQL holds it. */
 export interface Row {
   readonly key: string;

@@ -31,7 +31,7 @@ afterAll(async () => {
 /** Set through node `i` (its coordinator): the version, or the gRPC error. */
 function set(i: number, key: string, value: string): Promise<{ version: number } | ServiceError> {
   return new Promise((resolve) => {
-    stubs[i]!.set({ key, value: Buffer.from(value), ttlMs: 0 }, (err, res) =>
+    stubs[i]!.set({ key, value: Buffer.from(value), ttlMs: 0, idempotencyKey: '' }, (err, res) =>
       resolve(err ?? { version: res.version }),
     );
   });
