@@ -93,15 +93,26 @@ export class KvClient {
     return { found: r.found, value: r.value, version: r.version, source: r.source };
   }
 
-  async set(key: string, value: Buffer | string, opts: { ttlMs?: number } = {}): Promise<number> {
+  /** expectedVersion: compare-and-set (0 = only if absent); idempotencyKey: at most once (see kvring.proto). */
+  async set(
+    key: string,
+    value: Buffer | string,
+    opts: { ttlMs?: number; expectedVersion?: number; idempotencyKey?: string } = {},
+  ): Promise<number> {
     const ch = this.channelFor(key);
-    const r = await this.call(ch, 'set', { key, value: toBuffer(value), ttlMs: opts.ttlMs ?? 0 });
+    const r = await this.call(ch, 'set', {
+      key,
+      value: toBuffer(value),
+      ttlMs: opts.ttlMs ?? 0,
+      expectedVersion: opts.expectedVersion,
+      idempotencyKey: opts.idempotencyKey ?? '',
+    });
     return r.version;
   }
 
-  async delete(key: string): Promise<number> {
+  async delete(key: string, opts: { expectedVersion?: number } = {}): Promise<number> {
     const ch = this.channelFor(key);
-    return (await this.call(ch, 'delete', { key })).version;
+    return (await this.call(ch, 'delete', { key, expectedVersion: opts.expectedVersion })).version;
   }
 
   async mget(

@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'SHUTTING_DOWN'
   | 'UNAUTHENTICATED'
   | 'ADMIN_NOT_ON_CLIENT_PORT'
+  | 'VERSION_REGRESSION'
+  | 'VERSION_MISMATCH'
   | 'INTERNAL';
 
 /**
@@ -39,6 +41,10 @@ export const GRPC_STATUS: Readonly<Record<ErrorCode, status>> = {
   SHUTTING_DOWN: status.UNAVAILABLE,
   UNAUTHENTICATED: status.UNAUTHENTICATED,
   ADMIN_NOT_ON_CLIENT_PORT: status.UNIMPLEMENTED,
+  // PostgreSQL lost commits: what was acknowledged may be gone.
+  VERSION_REGRESSION: status.DATA_LOSS,
+  // A conditional write whose expected version is not the current one.
+  VERSION_MISMATCH: status.FAILED_PRECONDITION,
   INTERNAL: status.INTERNAL,
 };
 
@@ -133,6 +139,16 @@ export class UnauthenticatedError extends KvError {
 export class AdminNotOnClientPortError extends KvError {
   readonly code = 'ADMIN_NOT_ON_CLIENT_PORT';
   override readonly name = 'AdminNotOnClientPortError';
+}
+
+/**
+ * PostgreSQL handed out a version not above one already committed: it lost
+ * commits (restored from a backup, failed over to an asynchronous standby).
+ * The write is not acknowledged; see README, "Version regression".
+ */
+export class VersionRegressionError extends KvError {
+  readonly code = 'VERSION_REGRESSION';
+  override readonly name = 'VersionRegressionError';
 }
 
 /** The stable code of any error: its own for a KvError, INTERNAL for anything else (a bug). */

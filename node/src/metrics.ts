@@ -50,6 +50,19 @@ export class NodeMetrics {
     help: 'Entries dropped because their TTL passed.',
     registers: [this.registry],
   });
+  readonly versionRegressions = new Counter({
+    name: 'kvring_version_regressions_total',
+    help:
+      'Writes refused because PostgreSQL gave a version not above one already committed (it lost commits), ' +
+      'by detector: node (this node saw a higher version) or replica (a replica holds a higher one).',
+    labelNames: ['detector'] as const,
+    registers: [this.registry],
+  });
+  readonly versionHighWater = new Gauge({
+    name: 'kvring_version_high_water',
+    help: 'Highest version PostgreSQL returned to this node (recovery from a version regression: README).',
+    registers: [this.registry],
+  });
   readonly pgBatchSize = new Histogram({
     name: 'kvring_postgres_batch_size',
     help: 'Writes carried by one group commit.',

@@ -108,6 +108,14 @@ describe('alert rules', () => {
             { series: 'kvring_legacy_breaker_state{namespace="apps",pod="cache-0"}', values: '0 0 2x8' },
             { series: 'kvring_legacy_breaker_state{namespace="apps",pod="cache-1"}', values: '0 1 0x8' },
             { series: 'kvring_postgres_up{namespace="apps",pod="cache-0"}', values: '1x10' },
+            {
+              series: 'kvring_version_regressions_total{namespace="apps",pod="cache-0",detector="node"}',
+              values: '0x10',
+            },
+            {
+              series: 'kvring_version_regressions_total{namespace="apps",pod="cache-1",detector="replica"}',
+              values: '0 0 0 1 1 1x5',
+            },
             { series: 'kvring_postgres_up{namespace="apps",pod="cache-2"}', values: '1 1 0x8' },
             // cache-2 is seen down by both of its peers, cache-1 by one of two.
             { series: 'kvring_member_up{namespace="apps",pod="cache-0",member="cache-2"}', values: '1 0x9' },
@@ -143,6 +151,11 @@ describe('alert rules', () => {
               eval_time: '5m',
               alertname: 'KVRingPostgresUnreachable',
               exp_alerts: [{ exp_labels: { ...apps, severity: 'critical', pod: 'cache-2' } }],
+            },
+            {
+              eval_time: '5m',
+              alertname: 'KVRingVersionRegression',
+              exp_alerts: [{ exp_labels: { ...apps, severity: 'critical', pod: 'cache-1' } }],
             },
             {
               eval_time: '5m',

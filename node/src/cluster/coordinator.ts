@@ -13,8 +13,25 @@ import type { Hints } from './hints.js';
 import { QuorumCounter, highestVersion, holdersOf } from './quorum.js';
 import type { ReplicaHandle, WriteRequest } from './replica.js';
 import { SingleFlight } from '../util/singleflight.js';
+import { RegressionReporter, watchRefusals } from './regression.js';
+import type { VersionRegressionError } from '../errors.js';
 
-/** The durable store (PostgreSQL), as the coordinator needs it. */
+/** Conditions of a write (kvring.v1 SetRequest/DeleteRequest): see kvring.proto. */
+export interface WriteCondition {
+  /** Apply only if the key's current version is this one; 0 = absent, expired or deleted. */
+  readonly expectedVersion?: number;
+  /** Apply at most once; a retry returns the first outcome's version. */
+  readonly idempotencyKey?: string;
+}
+
+/**
+ * The durable store (PostgreSQL), as the coordinator needs it.
+ *
+ * Contract: versions are globally increasing across keys; a write that
+ * starts after another write's commit gets a higher version. (One
+ * PostgreSQL sequence, drawn after the row lock; replica floors and the
+ * regression check rely on it.)
+ */
 export interface DurableStore {
   /** Resolves with the new version only after the write committed. */
   write(op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number }): Promise<number>;
@@ -24,6 +41,16 @@ export interface DurableStore {
   readCurrent(key: string): Promise<{ row: DurableRow | undefined; version: number }>;
   /** Inserts a read-through value unless a live row exists; returns the current row. */
   hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;
+  /**
+   * A write with conditions (expected version, idempotency key), committed
+   * alone; rejects with code VERSION_MISMATCH when the expectation fails.
+   */
+  writeConditional(
+    op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number },
+    cond: WriteCondition,
+  ): Promise<{ version: number; replayed: boolean }>;
+  /** The highest version the store returned to this node, all committed (0 before any). */
+  readonly highestVersion: number;
 }
 
 export interface DurableRow {
@@ -87,28 +114,31 @@ interface Winner {
 
 export class Coordinator {
   private readonly readThroughs = new SingleFlight<string, PeerResult>();
+  private readonly regressions: RegressionReporter;
   private closing = false;
 
   constructor(
     private readonly opts: CoordinatorOptions,
     private readonly deps: CoordinatorDeps,
-  ) {}
+  ) {
+    this.regressions = new RegressionReporter(deps.log, deps.metrics);
+  }
 
   /** Refuse new work (SIGTERM, drain). In-flight requests finish. */
   close(): void {
     this.closing = true;
   }
 
-  async set(key: string, value: Buffer, ttlMs: number): Promise<number> {
+  async set(key: string, value: Buffer, ttlMs: number, cond: WriteCondition = {}): Promise<number> {
     checkKey(this.opts.limits, key);
     checkValue(this.opts.limits, value);
     checkTtl(ttlMs);
-    return this.write(key, value, false, ttlMs === 0 ? this.opts.defaultTtlMs : ttlMs);
+    return this.write(key, value, false, ttlMs === 0 ? this.opts.defaultTtlMs : ttlMs, cond);
   }
 
-  async delete(key: string): Promise<number> {
+  async delete(key: string, cond: WriteCondition = {}): Promise<number> {
     checkKey(this.opts.limits, key);
-    return this.write(key, null, true, 0);
+    return this.write(key, null, true, 0, cond);
   }
 
   async get(key: string): Promise<GetResult> {
@@ -164,7 +194,13 @@ export class Coordinator {
     return this.readThroughs.do(key, () => this.readThroughOnce(key));
   }
 
-  private async write(key: string, value: Buffer | null, tombstone: boolean, ttlMs: number): Promise<number> {
+  private async write(
+    key: string,
+    value: Buffer | null,
+    tombstone: boolean,
+    ttlMs: number,
+    cond: WriteCondition,
+  ): Promise<number> {
     if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
     const prefs = this.deps.placement.preferenceList(key);
     const W = this.opts.writeQuorum;
@@ -176,18 +212,87 @@ export class Coordinator {
         `only ${up} of ${prefs.length} replicas of this key are up; a write needs ${W} (KVRING_WRITE_QUORUM)`,
       );
     const incs = prefs.map((h) => h.incarnation);
-    const version = await this.deps.durable.write({ key, value, tombstone, ttlMs });
+    // Regression detection (regression.ts): versions seen before this write began.
+    const floor = this.deps.durable.highestVersion;
+    const { version, replayed } = await this.commit({ key, value, tombstone, ttlMs }, cond);
+    if (replayed) return this.replay(key, version, prefs, incs);
+    if (version <= floor)
+      throw this.regressions.report({ key, version, seen: floor, detector: 'node', refused: true });
     const w: WriteRequest = { key, value, version, tombstone, ttlMs };
+    let refusal: { replica: string; held: number } | undefined;
+    let decided = false;
+    const targets = watchRefusals(prefs, version, (replica, held) => {
+      // A refusal after the outcome is decided can only be reported.
+      if (decided)
+        this.checkRefusal(key, version, replica, held, false).catch((err: Error) =>
+          this.deps.log.warn({ key, err: err.message }, 'could not check a late replica refusal'),
+        );
+      else if (refusal === undefined || held > refusal.held) refusal = { replica, held };
+    });
     try {
-      await this.replicateToOwners(w, prefs, incs);
+      await this.replicateToOwners(w, targets, incs);
     } catch (err) {
       throw new WriteInDoubtError(
         `version ${version} is committed in PostgreSQL but ${(err as Error).message}; ` +
           'the write may or may not be visible to reads until replicas are repaired',
         version,
       );
+    } finally {
+      decided = true;
+    }
+    const seen = refusal;
+    if (seen !== undefined) {
+      const regression = await this.checkRefusal(key, version, seen.replica, seen.held, true);
+      if (regression) throw regression;
     }
     return version;
+  }
+
+  private async commit(
+    op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number },
+    cond: WriteCondition,
+  ): Promise<{ version: number; replayed: boolean }> {
+    if (cond.expectedVersion === undefined && !cond.idempotencyKey)
+      return { version: await this.deps.durable.write(op), replayed: false };
+    return this.deps.durable.writeConditional(op, cond);
+  }
+
+  /**
+   * A retry of an idempotent write that committed before (possibly in
+   * doubt then): its version is the answer, acknowledged only once that
+   * version is on W replicas, or superseded in PostgreSQL by a later write.
+   */
+  private async replay(
+    key: string,
+    version: number,
+    prefs: readonly ReplicaHandle[],
+    incs: readonly string[],
+  ): Promise<number> {
+    const { row } = await this.deps.durable.readCurrent(key);
+    if (row === undefined || row.version !== version) return version;
+    try {
+      await this.replicate(row, prefs, incs, this.opts.writeQuorum, WriteCause.WRITE_CAUSE_REPAIR);
+    } catch (err) {
+      throw new QuorumError(`replay of version ${version}: ${(err as Error).message}`);
+    }
+    return version;
+  }
+
+  /**
+   * A replica refused version `version` of `key` because it holds `held`:
+   * normal when a newer write of the key committed meanwhile (PostgreSQL
+   * has it), a regression when PostgreSQL's current version is lower.
+   */
+  private async checkRefusal(
+    key: string,
+    version: number,
+    replica: string,
+    held: number,
+    refused: boolean,
+  ): Promise<VersionRegressionError | undefined> {
+    const { version: current } = await this.deps.durable.readCurrent(key);
+    if (current >= held) return undefined;
+    return this.regressions.report({ key, version, seen: held, detector: 'replica', replica, refused });
   }
 
   /**

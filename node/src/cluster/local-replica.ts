@@ -76,7 +76,10 @@ export class LocalReplica {
       op.tombstone,
       op.ttlMs,
     );
-    return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, op.version, op.tombstone, 0, applied, '');
+    // Not applied: report the version held, so a coordinator can tell a
+    // newer write from PostgreSQL having lost commits (regression.ts).
+    const version = applied ? op.version : (this.store.peek(op.key)?.version ?? op.version);
+    return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, version, op.tombstone, 0, applied, '');
   }
 }
 

@@ -38,6 +38,23 @@ export class InvalidKeyError extends InvalidArgumentError {
   override readonly name = 'InvalidKeyError';
 }
 
+/** A conditional write whose expected version is not the key's current one. Nothing was written. */
+export class VersionMismatchError extends KvError {
+  override readonly name = 'VersionMismatchError';
+  readonly code = 'VERSION_MISMATCH';
+  constructor(
+    readonly key: string,
+    readonly expected: number,
+    /** The key's current version; 0 when it is absent, expired or deleted. */
+    readonly current: number,
+  ) {
+    super(
+      `expected_version ${expected} does not match: the key's current version is ${current}` +
+        (current === 0 ? ' (absent, expired or deleted)' : ''),
+    );
+  }
+}
+
 /** A write the store refuses before sending it (bad TTL, tombstone with a value, ...). */
 export class InvalidWriteError extends InvalidArgumentError {
   override readonly name = 'InvalidWriteError';

@@ -4,7 +4,9 @@ export {
   START_CURSOR,
   type ChangeCursor,
   type ChangePage,
+  type ConditionalResult,
   type Row,
+  type WriteCondition,
   type VersionedStore,
   type WriteOp,
 } from './types.js';
@@ -12,6 +14,7 @@ export {
   InvalidKeyError,
   InvalidWriteError,
   PgUnavailableError,
+  VersionMismatchError,
   type PgUnavailableReason,
 } from './errors.js';
 export { MAX_KEY_BYTES } from './validate.js';

@@ -6,9 +6,10 @@
 // Migration 1 creates the table in the prototype's shape (key, value), so a
 // prototype's existing kv_store and a fresh database go through the same
 // steps: migration 2 adds what kvring needs, existing rows getting version 1.
+// Migration 4 moves versions from per-key counters to one sequence.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { quoteDerived, quoteTable } from './validate.js';
+import { quoteDerived, quoteIdempotency, quoteSequence, quoteTable } from './validate.js';
 
 export const MIGRATIONS_TABLE = 'kvring_schema_migrations';
 
@@ -44,6 +45,38 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'index for changedSince (anti-entropy scans by updated_at, key)',
     statements: (t, table) => [
       `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_updated_at_key_idx')} ON ${t} (updated_at, key)`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'one version sequence for every key',
+    // Online: the max() scan takes only ACCESS SHARE, so writers carry on.
+    // The sequence starts above every version a row holds (and above its
+    // own position if it already existed), so no key ever gets a version
+    // lower than one it had. A node of the previous release still writing
+    // version + 1 meanwhile is covered by greatest() in the upsert (sql.ts).
+    statements: (t, table) => {
+      const seq = quoteSequence(table);
+      return [
+        `CREATE SEQUENCE IF NOT EXISTS ${seq} AS bigint MINVALUE 1`,
+        `SELECT setval('${seq}'::regclass,
+                greatest(coalesce((SELECT max(version) FROM ${t}), 0) + 1,
+                         (SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM ${seq})),
+                false)`,
+      ];
+    },
+  },
+  {
+    version: 5,
+    name: 'idempotency records of writes',
+    statements: (_t, table) => [
+      `CREATE TABLE IF NOT EXISTS ${quoteIdempotency(table)} (
+         idem_key text PRIMARY KEY,
+         key text NOT NULL,
+         version bigint NULL,
+         created_at timestamptz NOT NULL DEFAULT now())`,
+      `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_idempotency_created_idx')}
+         ON ${quoteIdempotency(table)} (created_at)`,
     ],
   },
 ];
@@ -178,4 +211,9 @@ export async function checkSchema(client: pg.ClientBase, table: string): Promise
     throw new SchemaError(
       `table ${table} has no primary key or unique index on key alone (upserts need one)`,
     );
+  const seq = await client.query(`SELECT 1 FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'S'`, [
+    quoteSequence(table),
+  ]);
+  if (seq.rowCount === 0)
+    throw new SchemaError(`sequence ${quoteSequence(table)} (the versions of table ${table}) does not exist`);
 }

@@ -20,20 +20,68 @@ export interface ChangedRecord extends RowRecord {
   cursor_at: string;
 }
 
-export function statements(t: string) {
+/**
+ * The version of an update, evaluated in ON CONFLICT DO UPDATE, that is
+ * after the conflicting row is locked: a write that waited for another
+ * write of the same key draws from the sequence after that one committed,
+ * so it gets the higher version. greatest() keeps a key's versions rising
+ * even over a row whose version did not come from the sequence (a node of a
+ * release with per-key counters during a rolling upgrade; a sequence set
+ * back by hand).
+ */
+const NEXT_ON_CONFLICT = (seq: string) => `greatest(nextval('${seq}'::regclass), t.version + 1)`;
+
+const EXPIRES = (ttl: string) =>
+  `CASE WHEN ${ttl}::bigint > 0 THEN now() + ${ttl}::bigint * interval '1 millisecond' END`;
+
+/**
+ * `t` is the quoted table, `seq` the quoted version sequence (migration 4),
+ * `idem` the quoted idempotency table (migration 5).
+ */
+export function statements(t: string, seq: string, idem: string) {
+  const next = NEXT_ON_CONFLICT(seq);
   return {
+    /**
+     * Conditional write of one key ($1 key, $2 value, $3 tombstone, $4 TTL
+     * ms) over a live value row at version $5. UPDATE locks the row and
+     * rechecks the condition on the row as committed, so it is a
+     * compare-and-set; no row comes back when the condition fails.
+     */
+    casUpdate: `UPDATE ${t} AS t SET value = $2, version = ${next}, tombstone = $3,
+             expires_at = ${EXPIRES('$4')}, updated_at = now()
+       WHERE key = $1 AND version = $5 AND NOT tombstone AND ${LIVE}
+      RETURNING version`,
+
+    /** Conditional write that expects the key absent, expired or deleted (expected version 0). */
+    casAbsent: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
+      VALUES ($1, $2, nextval('${seq}'::regclass), $3, ${EXPIRES('$4')}, now(), now())
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next},
+             tombstone = EXCLUDED.tombstone, expires_at = EXCLUDED.expires_at, updated_at = now()
+       WHERE t.tombstone OR NOT ${LIVE.replaceAll('expires_at', 't.expires_at')}
+      RETURNING version`,
+
+    /** Claims idempotency key $1 for data key $2; nothing back when it was claimed before (waits for a claim in flight). */
+    idemClaim: `INSERT INTO ${idem} (idem_key, key) VALUES ($1, $2) ON CONFLICT (idem_key) DO NOTHING RETURNING 1`,
+    idemGet: `SELECT key, version::text AS version FROM ${idem} WHERE idem_key = $1`,
+    idemDone: `UPDATE ${idem} SET version = $2 WHERE idem_key = $1`,
+    /** Deletes up to $2 records older than $1 ms, skipping rows another node is deleting. */
+    idemPurge: `DELETE FROM ${idem} WHERE ctid IN (
+        SELECT ctid FROM ${idem} WHERE created_at < now() - $1::bigint * interval '1 millisecond'
+         ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+
     /**
      * One round of a group commit: $1 keys (distinct), $2 values, $3
      * tombstone flags, $4 TTLs in ms (0 = none). Rows are taken in key order
      * ("C" collation) so that concurrent flushes lock rows in one order and
-     * cannot deadlock. New keys get version 1, existing ones version + 1.
+     * cannot deadlock. Every write draws its version from the one sequence:
+     * a new key in the insert, an existing one after its row lock.
      */
     upsert: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
-      SELECT u.key, u.value, 1, u.tombstone,
+      SELECT u.key, u.value, nextval('${seq}'::regclass), u.tombstone,
              CASE WHEN u.ttl_ms > 0 THEN now() + u.ttl_ms * interval '1 millisecond' END, now(), now()
         FROM unnest($1::text[], $2::bytea[], $3::boolean[], $4::bigint[]) AS u(key, value, tombstone, ttl_ms)
        ORDER BY u.key COLLATE "C"
-      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1,
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next},
              tombstone = EXCLUDED.tombstone, expires_at = EXCLUDED.expires_at, updated_at = now()
       RETURNING key, version`,
 
@@ -49,9 +97,9 @@ export function statements(t: string) {
      * alone and nothing is returned.
      */
     hydrate: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
-      VALUES ($1, $2, 1, false, CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 millisecond' END,
+      VALUES ($1, $2, nextval('${seq}'::regclass), false, CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 millisecond' END,
               now(), now())
-      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = t.version + 1, tombstone = false,
+      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next}, tombstone = false,
              expires_at = EXCLUDED.expires_at, updated_at = now()
        WHERE NOT t.tombstone AND t.expires_at IS NOT NULL AND t.expires_at <= now()
       RETURNING ${ROW}`,

@@ -16,7 +16,9 @@ import type { Logger } from 'pino';
 import type { NodeMetrics } from '../metrics.js';
 import { GroupCommitBatcher, splitRounds } from './batcher.js';
 import {
+  InvalidWriteError,
   PgUnavailableError,
+  VersionMismatchError,
   afterCommitSent,
   describePgError,
   isUnreachable,
@@ -24,15 +26,34 @@ import {
 } from './errors.js';
 import { SchemaError, migrate } from './migrations.js';
 import { connectionConfig, type PgStoreDeps, type PgStoreOptions } from './options.js';
-import { checkKey, checkTtl, checkWrite, distinctKeys, quoteTable } from './validate.js';
+import {
+  MAX_IDEMPOTENCY_KEY_BYTES,
+  checkKey,
+  checkTtl,
+  checkWrite,
+  distinctKeys,
+  quoteIdempotency,
+  quoteSequence,
+  quoteTable,
+} from './validate.js';
 import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
-import type { ChangeCursor, ChangePage, Row, VersionedStore, WriteOp } from './types.js';
+import type {
+  ChangeCursor,
+  ChangePage,
+  ConditionalResult,
+  Row,
+  VersionedStore,
+  WriteCondition,
+  WriteOp,
+} from './types.js';
 
 export type { PgStoreDeps, PgStoreOptions };
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 const HYDRATE_ATTEMPTS = 3;
+/** Expired idempotency records one idempotent write deletes: keeps the table bounded without a job. */
+const IDEM_PURGE_PER_WRITE = 10;
 
 export class PgStore implements VersionedStore {
   private readonly pool: pg.Pool;
@@ -49,6 +70,7 @@ export class PgStore implements VersionedStore {
   private lastSuccess = 0;
   private pinging = false;
   private up = false;
+  private highest = 0;
   private readonly settleMs: number;
 
   private constructor(
@@ -57,7 +79,7 @@ export class PgStore implements VersionedStore {
   ) {
     this.log = deps.log;
     this.metrics = deps.metrics;
-    this.sql = statements(quoteTable(opts.table));
+    this.sql = statements(quoteTable(opts.table), quoteSequence(opts.table), quoteIdempotency(opts.table));
     this.settleMs = opts.changeSettleMs ?? 2 * opts.timeoutMs;
     this.pool = new pg.Pool({
       ...connectionConfig(opts),
@@ -122,6 +144,15 @@ export class PgStore implements VersionedStore {
     return this.up;
   }
 
+  /**
+   * The highest version PostgreSQL returned to this store, committed
+   * (writes, reads, scans). With one sequence, a write that began after it
+   * was seen must get a higher one; otherwise PostgreSQL lost commits.
+   */
+  get highestVersion(): number {
+    return this.highest;
+  }
+
   /** Group commits started and writes they carried (for tests and figures). */
   get stats(): { readonly flushes: number; readonly writes: number } {
     return { flushes: this.batcher.stats.flushes, writes: this.batcher.stats.items };
@@ -143,11 +174,53 @@ export class PgStore implements VersionedStore {
     );
   }
 
+  /**
+   * A write with conditions, outside the group commit: one transaction of
+   * its own (a compare-and-set cannot share a multi-row upsert whose other
+   * rows must commit regardless). Rejects with VersionMismatchError when the
+   * expected version is not the current one; with an idempotency key whose
+   * record exists, resolves with the recorded version and `replayed`.
+   */
+  writeConditional(op: WriteOp, cond: WriteCondition): Promise<ConditionalResult> {
+    try {
+      checkKey(op.key);
+      checkWrite(op);
+      checkCondition(cond);
+    } catch (err) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the validator's own error, unchanged
+      return Promise.reject(err);
+    }
+    if (this.closing) return Promise.reject(closedError('write'));
+    const w = op.tombstone ? { ...op, value: null, ttlMs: 0 } : { ...op, ttlMs: Math.floor(op.ttlMs) };
+    return this.run('write_conditional', 'conditional write', async (c) => {
+      await c.query('BEGIN');
+      try {
+        const idem = cond.idempotencyKey || undefined;
+        if (idem !== undefined) {
+          const prior = await this.claim(c, idem, w.key);
+          if (prior !== undefined) {
+            await c.query('ROLLBACK');
+            return { version: this.saw(prior), replayed: true };
+          }
+        }
+        const version = await this.applyOne(c, w, cond.expectedVersion);
+        if (idem !== undefined) await c.query(this.sql.idemDone, [idem, version]);
+        const done = await c.query('COMMIT');
+        if (done.command !== 'COMMIT')
+          throw new PgUnavailableError(`PostgreSQL answered ${done.command} to COMMIT`, 'statement');
+        return { version: this.saw(version), replayed: false };
+      } catch (err) {
+        await c.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
   async read(key: string): Promise<Row | undefined> {
     checkKey(key);
     const res = await this.run('read', 'read', (c) => c.query<RowRecord>(this.sql.read, [key]));
     const r = res.rows[0];
-    return r ? toRow(r) : undefined;
+    return r ? this.row(r) : undefined;
   }
 
   /**
@@ -163,7 +236,7 @@ export class PgStore implements VersionedStore {
     );
     const r = res.rows[0];
     if (!r) return { row: undefined, version: 0 };
-    const row = toRow(r);
+    const row = this.row(r);
     return { row: !r.expired || r.tombstone ? row : undefined, version: row.version };
   }
 
@@ -172,7 +245,7 @@ export class PgStore implements VersionedStore {
     const out = new Map<string, Row>();
     if (unique.length === 0) return out;
     const res = await this.run('read_many', 'read', (c) => c.query<RowRecord>(this.sql.readMany, [unique]));
-    for (const r of res.rows) out.set(r.key, toRow(r));
+    for (const r of res.rows) out.set(r.key, this.row(r));
     return out;
   }
 
@@ -183,7 +256,7 @@ export class PgStore implements VersionedStore {
     const res = await this.run('versions', 'version lookup', (c) =>
       c.query<{ key: string; version: string }>(this.sql.versions, [unique]),
     );
-    for (const r of res.rows) out.set(r.key, Number(r.version));
+    for (const r of res.rows) out.set(r.key, this.saw(Number(r.version)));
     return out;
   }
 
@@ -193,12 +266,12 @@ export class PgStore implements VersionedStore {
     return this.run('hydrate', 'read-through insert', async (c) => {
       for (let attempt = 0; attempt < HYDRATE_ATTEMPTS; attempt++) {
         const ins = await c.query<RowRecord>(this.sql.hydrate, [key, value, Math.floor(ttlMs)]);
-        if (ins.rows[0]) return toRow(ins.rows[0]);
+        if (ins.rows[0]) return this.row(ins.rows[0]);
         // Someone else's row is there: return it, unless it expired between
         // the two statements, in which case the insert may now proceed.
         const cur = await c.query<RowRecord & { expired: boolean }>(this.sql.current, [key]);
         const r = cur.rows[0];
-        if (r && (!r.expired || r.tombstone)) return toRow(r);
+        if (r && (!r.expired || r.tombstone)) return this.row(r);
       }
       throw new PgUnavailableError(
         `PostgreSQL read-through insert of a key did not settle after ${HYDRATE_ATTEMPTS} attempts`,
@@ -215,7 +288,7 @@ export class PgStore implements VersionedStore {
     );
     const last = res.rows[res.rows.length - 1];
     return {
-      rows: res.rows.filter((r) => !r.expired).map(toRow),
+      rows: res.rows.filter((r) => !r.expired).map((r) => this.row(r)),
       next: last ? { at: last.cursor_at, key: last.key } : cursor,
       done: res.rows.length < limit,
     };
@@ -284,11 +357,63 @@ export class PgStore implements VersionedStore {
         if (done.command !== 'COMMIT')
           throw new PgUnavailableError(`PostgreSQL answered ${done.command} to COMMIT`, 'statement');
       }
+      for (const v of versions) this.saw(v);
       return versions;
     });
     return flushed.catch((err: unknown) => {
       throw commitSent ? afterCommitSent(err, what) : err;
     });
+  }
+
+  /** Claims `idem` for `key`, or returns the version its first write recorded. */
+  private async claim(c: pg.PoolClient, idem: string, key: string): Promise<number | undefined> {
+    const ttl = this.opts.idempotencyTtlMs ?? 24 * 3600 * 1000;
+    await c.query(this.sql.idemPurge, [ttl, IDEM_PURGE_PER_WRITE]);
+    if ((await c.query(this.sql.idemClaim, [idem, key])).rowCount === 1) return undefined;
+    const rec = (await c.query<{ key: string; version: string | null }>(this.sql.idemGet, [idem])).rows[0];
+    // Gone between the two statements: deleted as expired just now.
+    if (rec === undefined || rec.version === null)
+      throw new PgUnavailableError('idempotency record changed during the write; retry', 'statement');
+    if (rec.key !== key)
+      throw new InvalidWriteError(
+        `idempotency_key was already used for another key; use a new idempotency key per write`,
+      );
+    return Number(rec.version);
+  }
+
+  /** The write of one key, conditional when `expected` is set; its version. */
+  private async applyOne(c: pg.PoolClient, op: WriteOp, expected: number | undefined): Promise<number> {
+    const args = [op.key, op.value, op.tombstone, op.ttlMs];
+    let res: pg.QueryResult<{ version: string }>;
+    if (expected === undefined)
+      res = await c.query<{ version: string }>(this.sql.upsert, [
+        [op.key],
+        [op.value],
+        [op.tombstone],
+        [op.ttlMs],
+      ]);
+    else if (expected === 0) res = await c.query<{ version: string }>(this.sql.casAbsent, args);
+    else res = await c.query<{ version: string }>(this.sql.casUpdate, [...args, expected]);
+    const row = res.rows[0];
+    if (row !== undefined) return Number(row.version);
+    const cur = (await c.query<RowRecord & { expired: boolean }>(this.sql.current, [op.key])).rows[0];
+    const current = cur === undefined || cur.expired || cur.tombstone ? 0 : Number(cur.version);
+    throw new VersionMismatchError(op.key, expected ?? 0, current);
+  }
+
+  /** A row PostgreSQL returned (so committed): its version raises the high-water mark. */
+  private row(r: RowRecord): Row {
+    const row = toRow(r);
+    this.saw(row.version);
+    return row;
+  }
+
+  private saw(version: number): number {
+    if (version > this.highest) {
+      this.highest = version;
+      this.metrics?.versionHighWater.set(version);
+    }
+    return version;
   }
 
   /**
@@ -315,6 +440,8 @@ export class PgStore implements VersionedStore {
         client.release(failure);
       }
     } catch (err) {
+      // Refusals of the write itself, not failures of PostgreSQL.
+      if (err instanceof VersionMismatchError || err instanceof InvalidWriteError) throw err;
       this.metrics?.pgErrors.inc({ op });
       if (isUnreachable(err) && !(err instanceof PgUnavailableError && err.reason !== 'unreachable'))
         this.markDown(err);
@@ -397,6 +524,17 @@ function toRow(r: RowRecord): Row {
     tombstone: r.tombstone,
     ttlMs: Number(r.ttl_ms),
   };
+}
+
+function checkCondition(cond: WriteCondition): void {
+  const v = cond.expectedVersion;
+  if (v !== undefined && (!Number.isSafeInteger(v) || v < 0))
+    throw new InvalidWriteError(`expected_version must be an integer >= 0, got ${v}`);
+  const k = cond.idempotencyKey ?? '';
+  if (Buffer.byteLength(k, 'utf8') > MAX_IDEMPOTENCY_KEY_BYTES || k.includes('\0'))
+    throw new InvalidWriteError(
+      `idempotency_key must be at most ${MAX_IDEMPOTENCY_KEY_BYTES} bytes in UTF-8, without NUL`,
+    );
 }
 
 function closedError(what: string): PgUnavailableError {

@@ -12,12 +12,27 @@ export interface WriteOp {
   readonly ttlMs: number;
 }
 
+/** Conditions of a write (kvring.v1 SetRequest/DeleteRequest fields). */
+export interface WriteCondition {
+  /** Apply only if the key's current version is this one; 0 = absent, expired or deleted. */
+  readonly expectedVersion?: number;
+  /** At most once per key: a retry returns the first outcome's version. */
+  readonly idempotencyKey?: string;
+}
+
+/** The outcome of a conditional or idempotent write. */
+export interface ConditionalResult {
+  readonly version: number;
+  /** True when an earlier write with the same idempotency key already applied (version is its). */
+  readonly replayed: boolean;
+}
+
 /** A key as PostgreSQL holds it. */
 export interface Row {
   readonly key: string;
   /** Null for a tombstone. */
   readonly value: Buffer | null;
-  /** PostgreSQL's per-key counter: 1 for the first write, +1 for each later one. */
+  /** Drawn from the table's one version sequence: increasing across keys, with gaps. */
   readonly version: number;
   readonly tombstone: boolean;
   /** Remaining time to live in ms (at least 1 while live); 0 = no expiry. */
@@ -51,9 +66,10 @@ export interface ChangePage {
  * truth for anti-entropy). Like etcd's API, every mutation resolves only
  * after PostgreSQL committed it: a resolved `write` means the value is
  * durable with the version given; a rejected one (PgUnavailableError) means
- * it must not be acknowledged. Versions of one key increase with commit
- * order, so a write that starts after another resolved always gets a higher
- * version. Reads never return an expired row.
+ * it must not be acknowledged. Versions come from one sequence and are
+ * globally increasing across keys: a write that starts after another
+ * write's commit gets a higher version, whatever the keys. Reads never
+ * return an expired row.
  */
 export interface VersionedStore {
   /** Stores the write (value or tombstone) and resolves with its version, once committed. */

@@ -36,6 +36,19 @@ export function quoteDerived(table: string, suffix: string): string {
   return quoteTable(name);
 }
 
+/** The quoted name of a table's version sequence (migration 4): one sequence per data table. */
+export function quoteSequence(table: string): string {
+  return quoteDerived(table, '_version_seq');
+}
+
+/** The quoted name of a table's idempotency records (migration 5). */
+export function quoteIdempotency(table: string): string {
+  return quoteDerived(table, '_idempotency');
+}
+
+/** Longest idempotency key, in UTF-8 bytes. */
+export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
+
 /** Throws InvalidKeyError unless PostgreSQL `text` can store `key` exactly as given. */
 export function checkKey(key: string): void {
   if (typeof key !== 'string') throw new InvalidKeyError('key must be a string');

