@@ -44,7 +44,13 @@ function fixtures(): Record<string, unknown> {
     'get kvcluster demo': kvc,
     // kv-0 is not ready: the plugin must pick a ready pod.
     'get pods': { items: [pod('kv-0', false), pod('kv-1', true), pod('kv-2', true)] },
-    'get secret demo-tls': { data: { 'ca.crt': b64(readFileSync(certs.caCert)) } },
+    'get secret demo-tls': {
+      data: {
+        'ca.crt': b64(readFileSync(certs.caCert)),
+        'tls.crt': b64(readFileSync(certs.cert)),
+        'tls.key': b64(readFileSync(certs.key)),
+      },
+    },
     'get secret demo-auth': { data: { token: b64(TOKEN) } },
   };
 }
@@ -62,7 +68,8 @@ fs.appendFileSync(${JSON.stringify(join(work, 'calls.log'))}, args.join(' ') + '
 if (args[0] === 'port-forward') {
   const pod = args[1].replace('pod/', '');
   const host = ${JSON.stringify(Object.fromEntries(hosts.map((h, i) => [`kv-${i}`, h])))}[pod];
-  process.stdout.write('Forwarding from ' + host + ':50051 -> 50051\\n');
+  const port = args[2].replace(':', '');
+  process.stdout.write('Forwarding from ' + host + ':' + port + ' -> ' + port + '\\n');
   setInterval(() => {}, 1000);
 } else {
   const fx = JSON.parse(fs.readFileSync(${JSON.stringify(join(work, 'fixtures.json'))}, 'utf8'));
@@ -89,7 +96,10 @@ async function plugin(args: string[]): Promise<{ code: number; out: string; err:
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'kvring-plugin-'));
-  certs = makeCerts({ ips: hosts, names: ['demo.shop.svc'] });
+  certs = makeCerts({
+    ips: hosts,
+    names: ['demo.shop.svc', ...[0, 1, 2].map((i) => `kv-${i}.demo-peers.shop.svc`)],
+  });
   pg = await launchEmbeddedPostgres({});
   cluster = await startLocalCluster({
     subnet,
@@ -132,6 +142,18 @@ describe('kubectl kvring', () => {
     const shares = [...ring.out.matchAll(/(\d+\.\d)%/g)].map((m) => Number(m[1]));
     expect(shares).toHaveLength(3);
     expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(100, 0);
+  });
+
+  // Last: a drained node stays leaving until it restarts.
+  it('drains the named pod on its peer port (mutual TLS with the Secret pair), and only that pod', async () => {
+    await plugin(['set', 'plugin:drained', 'moved']);
+    const r = await plugin(['drain', 'kv-2']);
+    expect({ code: r.code, err: r.err }).toEqual({ code: 0, err: '' });
+    expect(r.out).toMatch(/^kv-2: \d+ keys handed over, 0 failed\n$/);
+    const calls = readFileSync(join(work, 'calls.log'), 'utf8');
+    expect(calls).toContain('port-forward pod/kv-2 :50052');
+    const got = await plugin(['get', 'plugin:drained']);
+    expect({ code: got.code, out: got.out.trim() }).toEqual({ code: 0, out: 'moved' });
   });
 
   it('says which cluster or pod it could not find', async () => {

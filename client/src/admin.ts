@@ -13,6 +13,8 @@ export interface AdminClientOptions {
   readonly credentials?: ChannelCredentials;
   /** Per-call deadline in ms (default 10 minutes: a drain streams every key). */
   readonly timeoutMs?: number;
+  /** Extra gRPC channel options, e.g. `grpc.ssl_target_name_override` through a port-forward. */
+  readonly channelOptions?: Readonly<Record<string, string | number>>;
 }
 
 export class AdminClient {
@@ -43,7 +45,11 @@ export class AdminClient {
 
   private client(address: string): AdminServiceClient {
     let c = this.clients.get(address);
-    if (c === undefined) this.clients.set(address, (c = new AdminServiceClient(address, this.creds)));
+    if (c === undefined)
+      this.clients.set(
+        address,
+        (c = new AdminServiceClient(address, this.creds, { ...this.opts.channelOptions })),
+      );
     return c;
   }
 }

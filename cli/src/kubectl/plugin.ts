@@ -4,13 +4,21 @@
 // with TLS and the token taken from the cluster's own Secrets.
 import { credentials } from '@grpc/grpc-js';
 import { Command, CommanderError } from 'commander';
-import { KvClient, MemberState, type ClientOptions, type ClusterInfoResponse } from '@kvring/client';
+import {
+  AdminClient,
+  KvClient,
+  MemberState,
+  type AdminClientOptions,
+  type ClientOptions,
+  type ClusterInfoResponse,
+} from '@kvring/client';
 import { renderTable } from '@kvring/format/table';
 import { getCommand, setCommand } from '../kv-commands.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, describeError, processIo, type Io } from '../output.js';
 import { KubectlError, getJson, portForward, secretValue, type KubectlOptions } from './kube.js';
 
 const CLIENT_PORT = 50051;
+const PEER_PORT = 50052;
 
 /** The parts of a KVCluster the plugin reads. */
 interface KVClusterView {
@@ -86,6 +94,32 @@ async function clientOptionsFor(k: KubectlOptions, kvc: KVClusterView): Promise<
   return {
     ...opts,
     credentials: credentials.createSsl(ca),
+    channelOptions: { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName },
+  };
+}
+
+/**
+ * Peer-port credentials for a drain: with TLS on, the peer port takes only
+ * certificates the cluster CA signed, so the plugin presents the pair in the
+ * cluster's TLS Secret (whoever may read that Secret may drain), and checks
+ * the pod's own name (<pod>.<name>-peers.<namespace>.svc).
+ */
+async function adminOptionsFor(
+  k: KubectlOptions,
+  kvc: KVClusterView,
+  pod: string,
+): Promise<AdminClientOptions> {
+  const tls = kvc.spec.tls;
+  if (tls === undefined) return { timeoutMs: 10 * 60_000 };
+  const [ca, key, cert] = await Promise.all([
+    secretValue(k, tls.secretName, 'ca.crt'),
+    secretValue(k, tls.secretName, 'tls.key'),
+    secretValue(k, tls.secretName, 'tls.crt'),
+  ]);
+  const serverName = `${pod}.${kvc.metadata.name}-peers.${kvc.metadata.namespace}.svc`;
+  return {
+    timeoutMs: 10 * 60_000,
+    credentials: credentials.createSsl(ca, key, cert),
     channelOptions: { 'grpc.ssl_target_name_override': serverName, 'grpc.default_authority': serverName },
   };
 }
@@ -197,6 +231,30 @@ export async function runPlugin(argv: readonly string[], io: Io = processIo): Pr
       exitCode = await withPodClient(g, (client) =>
         setCommand({ client, io, json: false }, key, bytes, undefined),
       );
+    });
+
+  program
+    .command('drain')
+    .description(
+      "hand POD's keys to the members that remain without it (what the operator does before a scale-down); " +
+        'sent to POD only, never to another pod',
+    )
+    .argument('<pod>')
+    .action(async (pod: string, _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<Globals>();
+      const k = kubectlOptions(g);
+      const kvc = await findCluster(k, g.cluster);
+      const options = await adminOptionsFor(k, kvc, pod);
+      const forward = await portForward(k, pod, PEER_PORT);
+      const admin = new AdminClient(options);
+      try {
+        const r = await admin.drain(forward.address, [pod]);
+        io.out(`${pod}: ${r.keysStreamed} keys handed over, ${r.keysFailed} failed\n`);
+        exitCode = r.keysFailed === 0 ? EXIT_OK : EXIT_FAILED;
+      } finally {
+        admin.close();
+        forward.close();
+      }
     });
 
   try {
