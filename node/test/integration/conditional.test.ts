@@ -87,7 +87,7 @@ describe('PgStore conditional writes', () => {
       expect((await store.read('i'))?.value?.toString()).toBe('later');
       await expect(
         store.writeConditional({ ...value('x'), key: 'other' }, { idempotencyKey: 'req-1' }),
-      ).rejects.toMatchObject({ code: 'INVALID_WRITE' });
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     } finally {
       await store.close();
     }
