@@ -68,7 +68,7 @@ tools: ## build grpcurl into .cache/bin (Go module proxy)
 faults: build ## the fault-injection suite: kills, pauses, partitions, PostgreSQL and legacy faults, clock skew; Porcupine
 	@bash scripts/faults.sh $(FAULTS_ARGS)
 
-e2e: image chaos-mesh ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites, teardown
+e2e: build image chaos-mesh ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites (and the kubectl plugin from the host), teardown
 	@bash scripts/e2e.sh
 
 chaos-mesh: ## chaos-mesh's controller manager from its Go module, and its image (.cache/chaos-mesh)

@@ -8,6 +8,7 @@ import { podReady } from '../support/kubectl.js';
 import {
   CHART,
   CLIENT_POD,
+  DEMO_NS,
   DEMO_DIR,
   OPERATOR_NS,
   RELEASE,
@@ -15,6 +16,7 @@ import {
   cli,
   clientPodManifest,
   helm,
+  kubectlPlugin,
   nodePods,
   operatorPods,
   podAddress,
@@ -127,4 +129,17 @@ export async function installScenario(c: ScenarioContext): Promise<void> {
   r(
     `ClusterInfo members: ${info.members.map((m) => `${m.name}=${m.state}`).join(', ')}; converged ${info.converged}`,
   );
+
+  // The kubectl plugin from the host, as a user at their desk: status and
+  // ring through a port-forward to a ready pod, then a write and a read.
+  const status = await kubectlPlugin(env, DEMO_NS, ['status']);
+  expect({ code: status.code, err: status.stderr }).toEqual({ code: 0, err: '' });
+  expect(status.stdout).toContain(`KVCluster ${DEMO_NS}/demo: 3/3 ready`);
+  for (const m of ['demo-0', 'demo-1', 'demo-2'])
+    expect(status.stdout).toMatch(new RegExp(`${m}\\s+(self|up)\\s`));
+  const pset = await kubectlPlugin(env, DEMO_NS, ['set', 'e2e:plugin', `p-${stamp}`]);
+  expect({ code: pset.code, err: pset.stderr }).toEqual({ code: 0, err: '' });
+  const pget = await kubectlPlugin(env, DEMO_NS, ['get', 'e2e:plugin']);
+  expect({ code: pget.code, out: pget.stdout.trim() }).toEqual({ code: 0, out: `p-${stamp}` });
+  r(`kubectl kvring: status lists demo-0..2, set/get through a port-forward: ${pget.stdout.trim()}`);
 }

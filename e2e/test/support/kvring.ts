@@ -74,6 +74,17 @@ export function cli(k: Kubectl, addr: string, args: readonly string[], timeoutMs
   return k.exec(CLIENT_POD, ['node', CLI, '--addr', addr, '--timeout', '5s', ...args], { timeoutMs });
 }
 
+/** The kubectl plugin (cli/dist/kubectl-kvring.js, built by `make e2e`) run on the host against the cluster. */
+export const KUBECTL_PLUGIN = join(REPO_ROOT, 'cli', 'dist', 'kubectl-kvring.js');
+
+/** `kubectl kvring ARGS -n NAMESPACE` as a user runs it: their kubectl and kubeconfig. */
+export function kubectlPlugin(env: E2eEnv, namespace: string, args: readonly string[], timeoutMs = 60_000) {
+  return run(process.execPath, [KUBECTL_PLUGIN, '-n', namespace, ...args], {
+    env: { ...process.env, KUBECTL: env.kubectl, KUBECONFIG: env.kubeconfig },
+    timeoutMs,
+  });
+}
+
 /** A node ES module run in the client pod (from /app, so it imports the client library by path). */
 export function script(k: Kubectl, source: string, timeoutMs: number) {
   // The source goes on stdin: scripts that embed every acknowledged key
