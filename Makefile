@@ -29,11 +29,12 @@ build: gen ## compile every workspace package into its dist/ (tsc -b, in depende
 typecheck: gen ## tsc --noEmit over sources and tests
 	$(NODE_BIN)/tsc -p tsconfig.json --noEmit
 
-lint: deps ## eslint + prettier --check + buf lint + buf breaking (against proto/breaking-baseline.json)
+lint: deps ## eslint + prettier --check + buf lint + buf breaking (against proto/breaking-baseline.json) + shellcheck (every shell script)
 	$(NODE_BIN)/eslint .
 	$(NODE_BIN)/prettier --check .
 	$(NODE_BIN)/buf lint proto
 	$(NODE_BIN)/buf breaking proto --against proto/breaking-baseline.json
+	@bash scripts/lint-shell.sh
 
 format: deps ## rewrite sources with prettier and eslint --fix
 	$(NODE_BIN)/prettier --write .

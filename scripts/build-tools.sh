@@ -35,7 +35,8 @@ for arg in "$@"; do
   esac
 done
 
-log() { echo "[tools] $*" >&2; }
+# shellcheck source=lib/common.sh
+source "$here/lib/common.sh" tools
 
 if ! command -v go >/dev/null 2>&1; then
   log "go is not on PATH: install Go 1.22 or newer (https://go.dev/dl/) and run again"

@@ -21,9 +21,8 @@ cluster="$repo/e2e/cluster/cluster.sh"
 logs="${KVRING_E2E_LOGS:-$repo/e2e/logs}"
 cd "$repo"
 
-log() { echo "[e2e] $*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=lib/common.sh
+source "$here/lib/common.sh" e2e
 
 jest_cmd() {
   [ -f node_modules/jest/bin/jest.js ] || {
@@ -71,6 +70,7 @@ case "$cmd" in
     if [ "$cmd" = run ] && [ $# -gt 0 ]; then shift; fi
     t0=$(now)
     rc=0
+    # shellcheck disable=SC2317 # run by the EXIT trap below, not called directly
     finish() {
       local code=$?
       trap - EXIT INT TERM HUP
@@ -87,7 +87,7 @@ case "$cmd" in
     trap 'log "interrupted"; exit 130' INT TERM HUP
     "$cluster" up
     # The scenarios (e2e/test/scenarios/) need the project's images: by default those `make image` saved.
-    KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES-$(ls .cache/image/out/kvring-images-*.tar 2>/dev/null | tr '\n' ' ' || true)}"
+    KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES-$(shopt -s nullglob && printf '%s ' .cache/image/out/kvring-images-*.tar)}"
     # Scenario 9 runs chaos-mesh's controller manager, built from its Go module.
     if cm_image="$(bash scripts/chaos-mesh/build.sh --print-image)"; then
       KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES:-} $cm_image"

@@ -46,7 +46,8 @@ for arg in "$@"; do
   esac
 done
 
-log() { echo "[faults] $*" >&2; }
+# shellcheck source=lib/common.sh
+source "$here/lib/common.sh" faults
 
 # --- what the suite needs from the machine -----------------------------------
 need_root() {
@@ -121,7 +122,7 @@ clean_leftovers() {
           # Lines "PID MARKER": killed only if the command line still holds
           # the marker (the pid may have been reused since).
           while read -r p marker; do
-            [ -n "$p" ] && [ -n "$marker" ] && [ -r "/proc/$p/cmdline" ] || continue
+            [[ -n "$p" && -n "$marker" && -r "/proc/$p/cmdline" ]] || continue
             if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$marker"; then
               kill -CONT "$p" 2>/dev/null || true
               kill -KILL "$p" 2>/dev/null || true
@@ -163,7 +164,8 @@ run_dir="$repo/.cache/faults/$(date -u +%Y%m%dT%H%M%SZ)"
 mkdir -p "$run_dir"
 ln -sfn "$run_dir" "$repo/.cache/faults/last"
 # Keep the newest 10 runs (histories and logs take ~10 MB a run).
-ls -1d "$repo"/.cache/faults/20[0-9][0-9][01][0-9][0-3][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z 2>/dev/null |
+# (The glob always matches: the run directory made above is one of them.)
+printf '%s\n' "$repo"/.cache/faults/20[0-9][0-9][01][0-9][0-3][0-9]T[0-9][0-9][0-9][0-9][0-9][0-9]Z |
   head -n -10 | while read -r old; do rm -rf -- "$old"; done
 
 patterns=()

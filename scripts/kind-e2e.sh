@@ -47,13 +47,8 @@ kubeconfig="$cache/$name.kubeconfig"
 logs="${KVRING_E2E_LOGS:-$repo/e2e/logs/kind}"
 phases="$logs/phases.txt"
 
-log() { echo "[kind-e2e] $*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# shellcheck source=lib/common.sh
+source "$here/lib/common.sh" kind-e2e
 
 usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
 

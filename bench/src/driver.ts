@@ -3,7 +3,7 @@
 // fast as the target answers them (each thread has its own clients and
 // connections, and a share of the workers and of the keys).
 import { Worker } from 'node:worker_threads';
-import { LatencyHistogram } from './histogram.js';
+import type { LatencyHistogram } from './histogram.js';
 import {
   KeySet,
   LoadClients,
@@ -126,8 +126,7 @@ class ThreadedDriver implements LoadDriver {
       );
       const parts: Array<{ result: LoadResult; histogram: LatencyHistogram }> = [];
       for (const r of replies)
-        if (r?.type === 'result')
-          parts.push({ result: r.result, histogram: LatencyHistogram.fromState(r.histogram) });
+        if (r?.type === 'result') parts.push({ result: r.result, histogram: r.histogram });
       return mergeResults(parts, spec.ops);
     } finally {
       signal?.removeEventListener('abort', onAbort);

@@ -1,7 +1,7 @@
 // One thread of a threaded load (driver.ts): its own clients, a share of the
 // workers, and the phases its parent asks for.
 import { parentPort, workerData } from 'node:worker_threads';
-import type { HistogramState } from './histogram.js';
+import type { LatencyHistogram } from './histogram.js';
 import {
   KeySet,
   LoadClients,
@@ -38,7 +38,8 @@ export type WorkerReply =
       readonly type: 'result';
       readonly id: number;
       readonly result: LoadResult;
-      readonly histogram: HistogramState;
+      /** Posted as it is: a RecordableHistogram survives structured cloning. */
+      readonly histogram: LatencyHistogram;
     }
   | { readonly type: 'error'; readonly id: number; readonly message: string };
 
@@ -60,8 +61,7 @@ if (parentPort) {
     } else {
       abort = new AbortController();
       runLoadKeepingHistogram(clients, { ...req.phase, keys, signal: abort.signal }).then(
-        ({ result, histogram }) =>
-          reply({ type: 'result', id: req.id, result, histogram: histogram.toState() }),
+        ({ result, histogram }) => reply({ type: 'result', id: req.id, result, histogram }),
         fail,
       );
     }

@@ -13,7 +13,13 @@
 // `clients: 'per-worker'` stays available to compare.
 import { randomBytes } from 'node:crypto';
 import { KvClient, KvClientError } from '@kvring/client';
-import { LatencyHistogram, type HistogramSnapshot } from './histogram.js';
+import {
+  latencyHistogram,
+  latencySnapshot,
+  recordLatency,
+  type HistogramSnapshot,
+  type LatencyHistogram,
+} from './histogram.js';
 import { statusName } from '@kvring/format/status-names';
 
 export type OpKind = 'set' | 'get';
@@ -164,7 +170,7 @@ export async function runLoadKeepingHistogram(
   if (keySpace > opts.keys.capacity)
     throw new Error(`load: ${keySpace} keys do not fit in ${opts.keys.size}-byte keys`);
   const value = randomBytes(opts.valueSize);
-  const hist = new LatencyHistogram();
+  const hist = latencyHistogram();
   const errorsByCode: Record<string, number> = {};
   let firstError: string | undefined;
   let errors = 0;
@@ -194,7 +200,7 @@ export async function runLoadKeepingHistogram(
           notFound++;
         }
         const t1 = performance.now();
-        hist.record((t1 - t0) * 1000);
+        recordLatency(hist, (t1 - t0) * 1000);
         if (t1 > deadline) stopped = true;
       } catch (err) {
         errors++;
@@ -241,7 +247,7 @@ function summarize(op: OpKind, hist: LatencyHistogram, c: Counts, issued: number
     notFound: c.notFound,
     elapsedMs: c.elapsedMs,
     opsPerSec: c.elapsedMs > 0 ? (ok * 1000) / c.elapsedMs : 0,
-    latencyUs: hist.snapshot(),
+    latencyUs: latencySnapshot(hist),
     truncated: ok + c.errors < issued,
   };
 }
@@ -255,10 +261,10 @@ export function mergeResults(
   issued: number,
 ): LoadResult {
   if (parts.length === 0) throw new Error('mergeResults: nothing to merge');
-  const hist = new LatencyHistogram();
+  const hist = latencyHistogram();
   const errorsByCode: Record<string, number> = {};
   for (const p of parts) {
-    hist.merge(p.histogram);
+    hist.add(p.histogram);
     for (const [code, n] of Object.entries(p.result.errorsByCode))
       errorsByCode[code] = (errorsByCode[code] ?? 0) + n;
   }

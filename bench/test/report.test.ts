@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { clockTicks, parseProcStat, processTreeCpuMs, selfCpuMs } from '../src/cpu.js';
 import { split } from '../src/driver.js';
-import { LatencyHistogram } from '../src/histogram.js';
+import { latencyHistogram, latencySnapshot, recordLatency } from '../src/histogram.js';
 import { KeySet, mergeResults, type LoadResult } from '../src/load.js';
 import {
   formatFigures,
@@ -168,8 +168,8 @@ describe('threaded load: splitting and merging', () => {
 
   it('merges the parts of a phase: counts added, histograms combined, rate over the longest part', () => {
     const part = (values: number[], elapsedMs: number, errors: number, first?: string) => {
-      const histogram = new LatencyHistogram();
-      for (const v of values) histogram.record(v);
+      const histogram = latencyHistogram();
+      for (const v of values) recordLatency(histogram, v);
       const result: LoadResult = {
         op: 'get',
         ok: values.length,
@@ -179,11 +179,11 @@ describe('threaded load: splitting and merging', () => {
         notFound: 1,
         elapsedMs,
         opsPerSec: 0,
-        latencyUs: histogram.snapshot(),
+        latencyUs: latencySnapshot(histogram),
         truncated: false,
       };
-      // Sent between threads as plain data.
-      return { result, histogram: LatencyHistogram.fromState(structuredClone(histogram.toState())) };
+      // Sent between threads as it is (structured clone).
+      return { result, histogram: structuredClone(histogram) };
     };
     const merged = mergeResults(
       [part([100, 200, 300], 1000, 0), part([400, 500, 600, 700], 2000, 2, 'UNAVAILABLE: gone')],

@@ -44,7 +44,7 @@ ensure_packages() {
   [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
   mapfile -t need < <(printf '%s\n' "${need[@]+"${need[@]}"}" | awk 'NF && !seen[$0]++')
   [ ${#need[@]} -eq 0 ] && return 0
-  clog "installing Debian packages: ${need[*]}"
+  log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null ||
     { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; }
@@ -57,7 +57,7 @@ ensure_packages() {
 }
 
 prereqs() {
-  [ "$(id -u)" = 0 ] || cdie "the local cluster needs root (network namespaces, containerd, cgroups)"
+  [ "$(id -u)" = 0 ] || die "the local cluster needs root (network namespaces, containerd, cgroups)"
   ensure_packages
   local dir
   dir="$(bash "$REPO/scripts/k8s/build.sh" --print-dir etcd kube-apiserver kubectl kube-controller-manager \
@@ -69,7 +69,7 @@ prereqs() {
 
 images() {
   mapfile -t IMAGE_TARS < <(build_cluster_images)
-  [ ${#IMAGE_TARS[@]} = 4 ] || cdie "building the cluster's images failed"
+  [ ${#IMAGE_TARS[@]} = 4 ] || die "building the cluster's images failed"
 }
 
 # --- the namespaces -------------------------------------------------------------
@@ -80,7 +80,7 @@ KUBELET_SYSCTLS=(vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_
   kernel/keys/root_maxkeys kernel/keys/root_maxbytes)
 
 namespaces() {
-  [ ! -e "$NETNS_PATH" ] || cdie "network namespace $NETNS exists already (scripts/e2e.sh down first)"
+  [ ! -e "$NETNS_PATH" ] || die "network namespace $NETNS exists already (scripts/e2e.sh down first)"
   ip netns add "$NETNS"
   netns_id >"$CLUSTER_DIR/netns-id"
   ip -n "$NETNS" link set lo up
@@ -97,7 +97,7 @@ namespaces() {
   # Pod-to-Service traffic across the bridge must pass iptables.
   if [ "$(nsenter --net="$NETNS_PATH" cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" != 1 ]; then
     nsenter --net="$NETNS_PATH" sysctl -q -w net.bridge.bridge-nf-call-iptables=1 ||
-      cdie "bridge-nf-call-iptables is off and cannot be set (modprobe br_netfilter)"
+      die "bridge-nf-call-iptables is off and cannot be set (modprobe br_netfilter)"
   fi
 
   # The mount namespace, owned by a `sleep infinity` in the network namespace.
@@ -114,7 +114,7 @@ namespaces() {
       [ "$(cat "/proc/$h/comm" 2>/dev/null)" = sleep ]; then break; fi
     sleep 0.05
   done
-  [ -n "$(holder_pid)" ] || cdie "the namespace holder did not start"
+  [ -n "$(holder_pid)" ] || die "the namespace holder did not start"
 
   # Inside it: a private /run; /var/lib and /var/log as overlays whose upper
   # layers are in CLUSTER_DIR (the CNI plugins' cache goes to /var/lib/cni
@@ -156,22 +156,22 @@ up() {
   refuse_foreign_netns up
   if [ -e "$NETNS_PATH" ] || [ -d "$CLUSTER_DIR" ]; then
     if healthy; then
-      clog "the cluster is up already (KUBECONFIG=$KUBECONFIG_PATH)"
+      log "the cluster is up already (KUBECONFIG=$KUBECONFIG_PATH)"
       return 0
     fi
-    clog "a previous cluster is there but not healthy: tearing it down first"
+    log "a previous cluster is there but not healthy: tearing it down first"
     down_all
   fi
   mkdir -p "$LOG_DIR"
   find "$LOG_DIR" -mindepth 1 -delete
   : >"$LOG_DIR/phases.txt"
   local t0
-  t0=$(cnow)
-  # From here on, anything that fails or interrupts `up` (errexit, cdie,
+  t0=$(now)
+  # From here on, anything that fails or interrupts `up` (errexit, die,
   # Ctrl-C) ends the script through the EXIT trap, which removes what it made.
   UP_DONE=0
   trap on_exit_up EXIT
-  trap 'clog "interrupted"; exit 130' INT TERM HUP
+  trap 'log "interrupted"; exit 130' INT TERM HUP
   phase prereqs prereqs
   phase images images
   phase namespaces namespaces
@@ -185,9 +185,9 @@ up() {
   phase coredns start_coredns
   UP_DONE=1
   trap - EXIT INT TERM HUP
-  printf '%-20s %8ss\n' "up (total)" "$(celapsed "$t0")" >>"$LOG_DIR/phases.txt"
-  clog "cluster up in $(celapsed "$t0")s: node $NODE_NAME ($NODE_IP), KUBECONFIG=$KUBECONFIG_PATH"
-  clog "run commands in it with: scripts/e2e.sh exec kubectl get pods -A"
+  printf '%-20s %8ss\n' "up (total)" "$(elapsed "$t0")" >>"$LOG_DIR/phases.txt"
+  log "cluster up in $(elapsed "$t0")s: node $NODE_NAME ($NODE_IP), KUBECONFIG=$KUBECONFIG_PATH"
+  log "run commands in it with: scripts/e2e.sh exec kubectl get pods -A"
 }
 
 on_exit_up() {
@@ -195,14 +195,14 @@ on_exit_up() {
   trap - EXIT INT TERM HUP
   [ "${UP_DONE:-0}" = 1 ] && return 0
   if [ -n "$CURRENT_PHASE" ]; then
-    clog "phase $CURRENT_PHASE FAILED after $(celapsed "$PHASE_T0")s"
-    printf '%-20s %8ss FAILED\n' "$CURRENT_PHASE" "$(celapsed "$PHASE_T0")" >>"$LOG_DIR/phases.txt"
+    log "phase $CURRENT_PHASE FAILED after $(elapsed "$PHASE_T0")s"
+    printf '%-20s %8ss FAILED\n' "$CURRENT_PHASE" "$(elapsed "$PHASE_T0")" >>"$LOG_DIR/phases.txt"
   fi
   if [ -n "${KVRING_E2E_KEEP_ON_FAILURE:-}" ]; then
-    clog "up failed; KVRING_E2E_KEEP_ON_FAILURE is set: the cluster is left as it is (scripts/e2e.sh down removes it)"
+    log "up failed; KVRING_E2E_KEEP_ON_FAILURE is set: the cluster is left as it is (scripts/e2e.sh down removes it)"
     exit $((rc == 0 ? 1 : rc))
   fi
-  clog "up failed: tearing down what was started (logs stay in $LOG_DIR)"
+  log "up failed: tearing down what was started (logs stay in $LOG_DIR)"
   down_all || true
   exit $((rc == 0 ? 1 : rc))
 }
@@ -241,7 +241,7 @@ case "$cmd" in
     mkdir -p "$(dirname "$STATE_DIR")"
     exec 8>"$STATE_DIR.lock"
     if ! flock -n 8; then
-      clog "another up/down holds $STATE_DIR.lock; waiting"
+      log "another up/down holds $STATE_DIR.lock; waiting"
       flock 8
     fi
     if [ "$cmd" = up ]; then
@@ -253,9 +253,9 @@ case "$cmd" in
     ;;
   status) status ;;
   exec)
-    [ $# -gt 0 ] || cdie "usage: cluster.sh exec COMMAND [ARGS...]"
+    [ $# -gt 0 ] || die "usage: cluster.sh exec COMMAND [ARGS...]"
     h="$(holder_pid)"
-    [ -n "$h" ] || cdie "no cluster is running (scripts/e2e.sh up)"
+    [ -n "$h" ] || die "no cluster is running (scripts/e2e.sh up)"
     # kubectl's discovery cache and helm's files go with the cluster, not
     # into the home directory.
     exec nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" --wd="$PWD" -- \
@@ -266,19 +266,19 @@ case "$cmd" in
     ;;
   import)
     # Images for the cluster, as `docker save` tarballs (ctr reads that format).
-    [ $# -gt 0 ] || cdie "usage: cluster.sh import IMAGE.tar..."
-    [ -n "$(pid_alive containerd)" ] || cdie "no cluster is running (scripts/e2e.sh up)"
+    [ $# -gt 0 ] || die "usage: cluster.sh import IMAGE.tar..."
+    [ -n "$(pid_alive containerd)" ] || die "no cluster is running (scripts/e2e.sh up)"
     for tar in "$@"; do
-      [ -f "$tar" ] || cdie "$tar: no such file"
-      t=$(cnow)
+      [ -f "$tar" ] || die "$tar: no such file"
+      t=$(now)
       in_cluster ctr --address "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$(realpath "$tar")" |
         sed 's/^/[e2e]   /' >&2
-      clog "imported $tar in $(celapsed "$t")s"
+      log "imported $tar in $(elapsed "$t")s"
     done
     ;;
   kubeconfig) echo "$KUBECONFIG_PATH" ;;
   -h | --help | help | "")
     sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
     ;;
-  *) cdie "unknown command '$cmd' (up, down, status, exec, import, kubeconfig)" ;;
+  *) die "unknown command '$cmd' (up, down, status, exec, import, kubeconfig)" ;;
 esac

@@ -78,7 +78,7 @@ EOF
   for tar in "${IMAGE_TARS[@]}"; do
     in_cluster ctr --address "$CONTAINERD_SOCK" -n k8s.io images import --no-unpack=false "$tar" >/dev/null
   done
-  clog "  images: $(in_cluster ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+  log "  images: $(in_cluster ctr --address "$CONTAINERD_SOCK" -n k8s.io images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
 }
 
 # --- etcd ----------------------------------------------------------------------

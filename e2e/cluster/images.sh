@@ -32,16 +32,16 @@ cached_image() {
     }
     rm -rf "$work"
     find "$IMAGE_DIR" -maxdepth 1 -name "$name-*.tar" ! -name "$(basename "$out")" -delete
-    clog "  image $name built: $(du -h "$out" | cut -f1)"
+    log "  image $name built: $(du -h "$out" | cut -f1)"
   fi
   echo "$out"
 }
 
 build_pause() { # out work
-  command -v gcc >/dev/null || cdie "gcc is needed to build the pause image (apt-get install gcc libc6-dev)"
+  command -v gcc >/dev/null || die "gcc is needed to build the pause image (apt-get install gcc libc6-dev)"
   mkdir -p "$2/rootfs"
   gcc -Os -s -static -Wall -Wextra -o "$2/rootfs/pause" "$cluster_lib_dir/pause.c" ||
-    cdie "could not compile pause.c statically (is libc6-dev installed?)"
+    die "could not compile pause.c statically (is libc6-dev installed?)"
   image_tar "$1" "$PAUSE_IMAGE" "$2/rootfs" '["/pause"]' 'null'
 }
 
@@ -52,10 +52,10 @@ debian_deb() { # package
   mkdir -p "$dir"
   deb="$(find "$dir" -maxdepth 1 -name "$1_*.deb" | head -1)"
   if [ -z "$deb" ]; then
-    clog "  fetching Debian's $1 .deb with apt-get download"
+    log "  fetching Debian's $1 .deb with apt-get download"
     (cd "$dir" && apt-get download -q "$1" >/dev/null 2>&1) ||
       (cd "$dir" && apt-get update -q >/dev/null && apt-get download -q "$1" >/dev/null) ||
-      cdie "apt-get download $1 failed"
+      die "apt-get download $1 failed"
     deb="$(find "$dir" -maxdepth 1 -name "$1_*.deb" | head -1)"
   fi
   echo "$deb"

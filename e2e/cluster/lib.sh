@@ -51,13 +51,9 @@ PROMETHEUS_IMAGE="kvring.local/e2e/prometheus:1"
 COREDNS_IMAGE_REPO="kvring.local/e2e/coredns"
 
 # --- output -------------------------------------------------------------------
-clog() { echo "[e2e] $*" >&2; }
-cdie() {
-  echo "[e2e] error: $*" >&2
-  exit 1
-}
-cnow() { date +%s.%N; }
-celapsed() { awk -v a="$1" -v b="$(cnow)" 'BEGIN { printf "%.1f", b - a }'; }
+# log, die, now, elapsed: messages tagged [e2e] on stderr.
+# shellcheck source=../../scripts/lib/common.sh
+source "$REPO/scripts/lib/common.sh" e2e
 
 # phase NAME COMMAND...: runs it (errexit stays on inside), prints and
 # records how long it took. A phase that fails exits the script; the caller's
@@ -68,12 +64,12 @@ phase() {
   local name="$1"
   shift
   CURRENT_PHASE="$name"
-  PHASE_T0=$(cnow)
-  clog "phase $name ..."
+  PHASE_T0=$(now)
+  log "phase $name ..."
   "$@"
   local took
-  took=$(celapsed "$PHASE_T0")
-  clog "phase $name: ${took}s"
+  took=$(elapsed "$PHASE_T0")
+  log "phase $name: ${took}s"
   printf '%-20s %8ss\n' "$name" "$took" >>"$LOG_DIR/phases.txt"
   CURRENT_PHASE=""
 }
@@ -105,7 +101,7 @@ netns_foreign() {
 refuse_foreign_netns() {
   netns_foreign || return 0
   [ -n "${KVRING_E2E_FORCE_DOWN:-}" ] && [ "${1:-}" = down ] && return 0
-  cdie "network namespace $NETNS exists but was not made by this checkout ($CLUSTER_DIR): another checkout's" \
+  die "network namespace $NETNS exists but was not made by this checkout ($CLUSTER_DIR): another checkout's" \
     "cluster, or a leftover. Take it down where it was made; if it is a leftover, run" \
     "KVRING_E2E_FORCE_DOWN=1 scripts/e2e.sh down. A second cluster beside it needs its own" \
     "KVRING_E2E_NAME and KVRING_E2E_STATE."
@@ -117,7 +113,7 @@ refuse_foreign_netns() {
 in_cluster() {
   local h
   h="$(holder_pid)"
-  [ -n "$h" ] || cdie "the cluster's namespaces are not there (scripts/e2e.sh up)"
+  [ -n "$h" ] || die "the cluster's namespaces are not there (scripts/e2e.sh up)"
   nsenter --net="$NETNS_PATH" --mount="/proc/$h/ns/mnt" -- "$@"
 }
 
@@ -147,7 +143,7 @@ start_daemon() {
   local name="$1" h
   shift
   h="$(holder_pid)"
-  [ -n "$h" ] || cdie "cannot start $name: the cluster's namespaces are not there"
+  [ -n "$h" ] || die "cannot start $name: the cluster's namespaces are not there"
   # Not a process-group leader (no job control here), so setsid does not
   # fork and neither does nsenter: $! is the daemon itself.
   # 8>&-: the daemon must not inherit the lock that serializes up/down.
@@ -165,12 +161,12 @@ wait_until() {
     if "$@" >/dev/null 2>&1; then return 0; fi
     if [ "$daemon" != - ] && [ -z "$(pid_alive "$daemon")" ]; then
       tail -n 40 "$LOG_DIR/$daemon.log" >&2 || true
-      cdie "$daemon exited while waiting for $what (log: $LOG_DIR/$daemon.log)"
+      die "$daemon exited while waiting for $what (log: $LOG_DIR/$daemon.log)"
     fi
     sleep 0.25
   done
   if [ "$daemon" != - ]; then tail -n 40 "$LOG_DIR/$daemon.log" >&2 || true; fi
-  cdie "timed out after ${secs}s waiting for $what"
+  die "timed out after ${secs}s waiting for $what"
 }
 
 # kubectl against the cluster, from inside its network namespace.

@@ -55,7 +55,7 @@ EOF
 }
 
 make_pki() {
-  command -v openssl >/dev/null || cdie "openssl is needed (apt-get install openssl)"
+  command -v openssl >/dev/null || die "openssl is needed (apt-get install openssl)"
   rm -rf "$PKI_DIR"
   mkdir -p "$PKI_DIR"
   chmod 0700 "$PKI_DIR"

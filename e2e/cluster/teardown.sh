@@ -24,7 +24,7 @@ stop_daemon() {
       sleep 0.1
     done
     if running "$pid"; then
-      [ -n "$quiet" ] || clog "  $name did not stop within ${grace}s: SIGKILL"
+      [ -n "$quiet" ] || log "  $name did not stop within ${grace}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
   fi
@@ -49,7 +49,7 @@ kill_pod_processes() {
     kill -KILL $pids 2>/dev/null || true
     sleep 0.2
   done
-  clog "  warning: pod processes still alive: $pids"
+  log "  warning: pod processes still alive: $pids"
 }
 
 kill_namespace_processes() {
@@ -67,7 +67,7 @@ kill_namespace_processes() {
     [ -z "$left" ] && return 0
     sleep 0.2
   done
-  clog "  warning: processes still in the cluster's namespaces:$left"
+  log "  warning: processes still in the cluster's namespaces:$left"
 }
 
 remove_cgroups() {
@@ -79,7 +79,7 @@ remove_cgroups() {
     [ -z "$(cgroup_dirs)" ] && return 0
     sleep 0.2
   done
-  clog "  warning: cgroups left: $(cgroup_dirs | tr '\n' ' ')"
+  log "  warning: cgroups left: $(cgroup_dirs | tr '\n' ' ')"
 }
 
 # What the cluster looked like, for debugging a failed run.
@@ -97,10 +97,10 @@ snapshot_cluster() {
 
 down_all() {
   local t0 c
-  t0=$(cnow)
+  t0=$(now)
   mkdir -p "$LOG_DIR"
   if [ ! -e "$NETNS_PATH" ] && [ ! -d "$CLUSTER_DIR" ] && [ -z "$(cgroup_dirs)" ]; then
-    clog "no cluster to take down"
+    log "no cluster to take down"
     return 0
   fi
   DOWN_MNT_REF=""
@@ -126,10 +126,10 @@ down_all() {
     cp -r "$CLUSTER_DIR/overlay/var-log/upper/pods" "$LOG_DIR/pods" 2>/dev/null || true
   fi
   # The network namespace takes the bridge, veths and iptables rules with it.
-  if [ -e "$NETNS_PATH" ]; then ip netns del "$NETNS" 2>/dev/null || clog "  warning: ip netns del $NETNS failed"; fi
+  if [ -e "$NETNS_PATH" ]; then ip netns del "$NETNS" 2>/dev/null || log "  warning: ip netns del $NETNS failed"; fi
   # Nothing is mounted there any more: the mount namespace died with its
   # last process.
   if [ -d "$CLUSTER_DIR" ]; then rm -rf --one-file-system "$CLUSTER_DIR"; fi
-  printf '%-20s %8ss\n' "down" "$(celapsed "$t0")" >>"$LOG_DIR/phases.txt"
-  clog "cluster down in $(celapsed "$t0")s (logs in $LOG_DIR)"
+  printf '%-20s %8ss\n' "down" "$(elapsed "$t0")" >>"$LOG_DIR/phases.txt"
+  log "cluster down in $(elapsed "$t0")s (logs in $LOG_DIR)"
 }

@@ -43,9 +43,8 @@ for arg in "$@"; do
 done
 
 # Messages go to stderr so that --print-* leave stdout to the path alone.
-log() { echo "[chaos-mesh-build] $*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+# shellcheck source=../lib/common.sh
+source "$here/../lib/common.sh" chaos-mesh-build
 total_start=$(now)
 
 cache_root="$repo/.cache/chaos-mesh/$CHAOS_MESH_VERSION"
@@ -94,11 +93,11 @@ finish() {
     t=$(now)
     build_image "$out"
     find "$image_dir" -maxdepth 1 -name 'chaos-controller-manager-*.tar' ! -name "$(basename "$out")" -delete
-    log "image $CHAOS_MESH_IMAGE: $(du -h "$out" | cut -f1) in $(elapsed "$t") -> $out"
+    log "image $CHAOS_MESH_IMAGE: $(du -h "$out" | cut -f1) in $(elapsed "$t")s -> $out"
   else
     log "cached: $out ($CHAOS_MESH_IMAGE)"
   fi
-  log "done in $(elapsed "$total_start")"
+  log "done in $(elapsed "$total_start")s"
   case "$print" in
     image) echo "$out" ;;
     dir) echo "$cache_root" ;;
@@ -145,7 +144,7 @@ module_dir="$(printf '%s\n' "$dl" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/
   log "go mod download gave no module folder: $dl"
   exit 1
 }
-log "module $CHAOS_MESH_MODULE@$CHAOS_MESH_VERSION in $module_dir ($(elapsed "$t"))"
+log "module $CHAOS_MESH_MODULE@$CHAOS_MESH_VERSION in $module_dir ($(elapsed "$t")s)"
 # The CRDs of the same version, for installing on a cluster that lacks them.
 install -m 0644 "$module_dir/manifests/crd.yaml" "$cache_root/.crd.yaml.tmp"
 mv -f "$cache_root/.crd.yaml.tmp" "$cache_root/crd.yaml"
@@ -159,7 +158,7 @@ if [ ! -f "$work/.ready" ]; then
   chmod -R u+w "$work"
   (cd "$work" && go mod edit \
     -replace "github.com/chaos-mesh/chaos-mesh/api=github.com/chaos-mesh/chaos-mesh/api@$CHAOS_MESH_API_VERSION")
-  log "work module ready in $work ($(elapsed "$t")): api => $CHAOS_MESH_API_VERSION"
+  log "work module ready in $work ($(elapsed "$t")s): api => $CHAOS_MESH_API_VERSION"
   touch "$work/.ready"
 fi
 
@@ -177,5 +176,5 @@ chmod 0755 "$bin/.chaos-controller-manager.tmp"
 sha256sum "$bin/.chaos-controller-manager.tmp" | cut -d' ' -f1 >"$stamps/binary.sha256"
 mv -f "$bin/.chaos-controller-manager.tmp" "$binary"
 echo "$build_id" >"$stamps/binary"
-log "built $binary ($(du -h "$binary" | cut -f1)) in $(elapsed "$t")"
+log "built $binary ($(du -h "$binary" | cut -f1)) in $(elapsed "$t")s"
 finish

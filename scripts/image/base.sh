@@ -40,11 +40,11 @@ if [ "${1:-}" = --inner ]; then
       ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
       # The libraries Node links against must all be in minbase.
       env -u NODE_EXTRA_CA_CERTS chroot "$root" /usr/local/bin/node -e 'process.stdout.write(process.version)' >"$work/node-version" ||
-        idie "the copied Node binary does not run inside the bookworm rootfs"
-      ilog "  node $(cat "$work/node-version") and npm $(env -u NODE_EXTRA_CA_CERTS chroot "$root" /usr/local/bin/node /usr/local/bin/npm --version 2>/dev/null) added"
+        die "the copied Node binary does not run inside the bookworm rootfs"
+      log "  node $(cat "$work/node-version") and npm $(env -u NODE_EXTRA_CA_CERTS chroot "$root" /usr/local/bin/node /usr/local/bin/npm --version 2>/dev/null) added"
       ;;
     postgres)
-      t=$(inow)
+      t=$(now)
       cp /etc/resolv.conf "$root/etc/resolv.conf"
       # No service may start inside the chroot, and the package must not
       # create a cluster of its own: the image's entrypoint runs initdb.
@@ -57,12 +57,12 @@ if [ "${1:-}" = --inner ]; then
           DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends postgresql-15
       } >"$work/apt.log" 2>&1 || {
         tail -30 "$work/apt.log" >&2
-        idie "apt-get install postgresql-15 in the chroot failed (log above)"
+        die "apt-get install postgresql-15 in the chroot failed (log above)"
       }
       cp "$root"/var/cache/apt/archives/*.deb "$IMAGE_CACHE/debs/" 2>/dev/null || true
       rm -f "$root/usr/sbin/policy-rc.d"
-      [ -x "$root/usr/lib/postgresql/15/bin/postgres" ] || idie "postgresql-15 installed no server binary"
-      ilog "  postgresql-15 installed: $(ielapsed "$t")"
+      [ -x "$root/usr/lib/postgresql/15/bin/postgres" ] || die "postgresql-15 installed no server binary"
+      log "  postgresql-15 installed: $(elapsed "$t")s"
       ;;
   esac
   umount "$root/proc" "$root/dev"
@@ -75,28 +75,28 @@ fi
 flavor="${1:-}"
 case "$flavor" in
   node | postgres) ;;
-  *) idie "usage: base.sh node|postgres" ;;
+  *) die "usage: base.sh node|postgres" ;;
 esac
 # Comments do not change what is built.
 minbase="$("$image_lib_dir/minbase.sh")"
 key_input="$(grep -v '^[[:space:]]*#' "$0")|$(declare -f slim_rootfs)|$flavor|$(basename "$minbase")"
 if [ "$flavor" = node ]; then
-  command -v node >/dev/null || idie "node is not installed on this machine: the node base copies it"
+  command -v node >/dev/null || die "node is not installed on this machine: the node base copies it"
   major="$(node -p 'process.versions.node.split(".")[0]')"
-  [ "$major" = 20 ] || idie "the node base wants Node 20 on this machine (found $(node --version))"
+  [ "$major" = 20 ] || die "the node base wants Node 20 on this machine (found $(node --version))"
   key_input+="|$(sha256sum "$(readlink -f "$(command -v node)")" | cut -d' ' -f1)|npm $(npm --version 2>/dev/null)"
 fi
 key="$(printf '%s' "$key_input" | sha_of)"
 out_dir="$IMAGE_CACHE/base"
 out="$out_dir/$flavor-$key.tar"
 if [ -f "$out" ]; then
-  ilog "base $flavor: cached $out"
+  log "base $flavor: cached $out"
   echo "$out"
   exit 0
 fi
 
-[ "$(id -u)" = 0 ] || idie "building the $flavor base needs root (debootstrap, chroot)"
-command -v debootstrap >/dev/null || idie "debootstrap is missing (apt-get install debootstrap)"
+[ "$(id -u)" = 0 ] || die "building the $flavor base needs root (debootstrap, chroot)"
+command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
 mkdir -p "$out_dir"
 exec 8>"$out_dir/.lock"
 flock 8
@@ -104,7 +104,7 @@ if [ -f "$out" ]; then
   echo "$out"
   exit 0
 fi
-t0=$(inow)
+t0=$(now)
 work="$(mktemp -d "$out_dir/.work-XXXXXX")"
 # --one-file-system: never descend into something still mounted in there.
 trap 'rm -rf --one-file-system "$work"' EXIT
@@ -112,5 +112,5 @@ unshare --mount --propagation private -- bash "$0" --inner "$flavor" "$work" "$m
 mv "$work/rootfs.tar" "$out"
 # Older bases of this flavor are superseded.
 find "$out_dir" -maxdepth 1 -name "$flavor-*.tar" ! -name "$(basename "$out")" -delete
-ilog "base $flavor: $(du -h "$out" | cut -f1) in $(ielapsed "$t0")"
+log "base $flavor: $(du -h "$out" | cut -f1) in $(elapsed "$t0")s"
 echo "$out"

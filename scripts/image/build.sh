@@ -48,14 +48,14 @@ while [ $# -gt 0 ]; do
     --no-save) no_save=1; shift ;;
     -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     node | operator | demo-legacy | demo-postgres) targets+=("$1"); shift ;;
-    *) idie "unknown argument $1 (try --help)" ;;
+    *) die "unknown argument $1 (try --help)" ;;
   esac
 done
 [ ${#targets[@]} -eq 0 ] && targets=(node operator demo-legacy demo-postgres)
 
 cli="$(docker_cli)"
-[ -n "$cli" ] || idie "no docker client found (apt-get install docker.io)"
-[ -d "$REPO/node_modules/typescript" ] || idie "node_modules is missing: run \`make deps\` (npm ci) first"
+[ -n "$cli" ] || die "no docker client found (apt-get install docker.io)"
+[ -d "$REPO/node_modules/typescript" ] || die "node_modules is missing: run \`make deps\` (npm ci) first"
 
 # A running engine is driven by the client on PATH, which matches it (a Docker
 # 29 engine refuses Debian's 20.10 client); Debian's client is for the private dockerd.
@@ -65,7 +65,7 @@ if [ "$engine" != private ] && [ -z "${KVRING_DOCKER_CLI:-}" ] && command -v doc
 fi
 if [ "$engine" = auto ]; then
   if "$cli" info >/dev/null 2>&1; then engine=system; else engine=private; fi
-  ilog "engine: $engine ($([ $engine = system ] && echo "a Docker engine answers" || echo "no Docker engine answers; starting Debian's dockerd privately"))"
+  log "engine: $engine ($([ $engine = system ] && echo "a Docker engine answers" || echo "no Docker engine answers; starting Debian's dockerd privately"))"
 fi
 case "$engine" in
   system) base="${base:-public}" ;;
@@ -73,11 +73,11 @@ case "$engine" in
     base="${base:-local}"
     bash "$image_lib_dir/ensure-deps.sh"
     ;;
-  *) idie "--engine must be auto, system or private" ;;
+  *) die "--engine must be auto, system or private" ;;
 esac
 [ "$engine" = private ] && [ -z "$save" ] && [ $no_save = 0 ] && save="$IMAGE_CACHE/out"
 
-t_all=$(inow)
+t_all=$(now)
 ctx=""
 cleanup() {
   local rc=$?
@@ -96,7 +96,7 @@ if [ "$engine" = private ]; then
   if [ "${KVRING_IMAGE_LOCK_HELD:-}" != 1 ]; then
     exec 7>"$state.lock"
     if ! flock -n 7; then
-      ilog "another build or image test uses $state; waiting for it"
+      log "another build or image test uses $state; waiting for it"
       flock 7
     fi
   fi
@@ -115,10 +115,10 @@ if [ "$base" = local ]; then
     tag="$(base_tag "$tar")"
     if ! "$cli" image inspect "$tag" >/dev/null 2>&1; then
       local t
-      t=$(inow)
+      t=$(now)
       "$cli" import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["bash"]' "$tar" "$tag" >/dev/null
-      ilog "imported $tag in $(ielapsed "$t")"
+      log "imported $tag in $(elapsed "$t")s"
     fi
     echo "$tag"
   }
@@ -138,7 +138,7 @@ for t in "${targets[@]}"; do [ "$t" != demo-postgres ] && needs_ctx=1; done
 if [ $needs_ctx = 1 ]; then
   mkdir -p "$IMAGE_CACHE"
   ctx="$(mktemp -d "$IMAGE_CACHE/context-XXXXXX")"
-  t=$(inow)
+  t=$(now)
   (
     cd "$REPO"
     cp -a package.json package-lock.json tsconfig.base.json tsconfig.build.json Dockerfile .dockerignore "$ctx/"
@@ -158,7 +158,7 @@ if [ $needs_ctx = 1 ]; then
     # Hard links: instant, and immune to a later `npm ci` (it writes new files).
     cp -al node_modules "$ctx/node_modules" 2>/dev/null || cp -a node_modules "$ctx/node_modules"
   )
-  ilog "context snapshot in $(ielapsed "$t")"
+  log "context snapshot in $(elapsed "$t")s"
 fi
 
 revision="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -168,7 +168,7 @@ fi
 built=()
 for t in "${targets[@]}"; do
   tag="$IMAGE_REPO_PREFIX/$t:$IMAGE_VERSION"
-  tt=$(inow)
+  tt=$(now)
   # Beside the engine's state: two engines may build at once.
   log_dir="$IMAGE_CACHE"
   [ "$engine" = private ] && log_dir="$state"
@@ -183,10 +183,10 @@ for t in "${targets[@]}"; do
   # The classic builder: BuildKit needs buildx, which Debian's docker.io lacks.
   if ! DOCKER_BUILDKIT=0 "$cli" build "${pull[@]}" "${args[@]}" >"$log" 2>&1; then
     tail -40 "$log" >&2
-    idie "building $tag failed (log above, $log)"
+    die "building $tag failed (log above, $log)"
   fi
   size="$("$cli" image inspect -f '{{.Size}}' "$tag" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
-  ilog "built $tag ($size) in $(ielapsed "$tt")"
+  log "built $tag ($size) in $(elapsed "$tt")s"
   built+=("$tag")
 done
 
@@ -199,10 +199,10 @@ if [ -n "$save" ]; then
   # One archive: the images share their layers, saved once.
   mkdir -p "$save"
   archive="$save/kvring-images-$IMAGE_VERSION.tar"
-  t=$(inow)
+  t=$(now)
   "$cli" save -o "$archive.tmp" "${built[@]}"
   mv -f "$archive.tmp" "$archive"
-  ilog "saved ${built[*]} to $archive ($(du -h "$archive" | cut -f1), $(ielapsed "$t")): docker load -i, or ctr -n k8s.io images import"
+  log "saved ${built[*]} to $archive ($(du -h "$archive" | cut -f1), $(elapsed "$t")s): docker load -i, or ctr -n k8s.io images import"
 fi
-ilog "done in $(ielapsed "$t_all"): ${built[*]} (base: $base; engine: $engine)"
+log "done in $(elapsed "$t_all")s: ${built[*]} (base: $base; engine: $engine)"
 if [ "$engine" = private ] && [ $keep = 1 ]; then echo "DOCKER_HOST=$DOCKER_HOST"; fi

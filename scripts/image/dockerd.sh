@@ -23,7 +23,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cmd="${1:-}"
 state="${2:-}"
-[ -n "$cmd" ] && [ -n "$state" ] || idie "usage: dockerd.sh start|stop|netns STATE_DIR"
+[[ -n "$cmd" && -n "$state" ]] || die "usage: dockerd.sh start|stop|netns STATE_DIR"
 mkdir -p "$state"
 state="$(cd "$state" && pwd)"
 # One namespace per state folder; names stay short (IFNAMSIZ-free, but tidy).
@@ -44,17 +44,17 @@ case "$cmd" in
     echo "/run/netns/$netns"
     ;;
   start)
-    [ "$(id -u)" = 0 ] || idie "a private dockerd needs root"
+    [ "$(id -u)" = 0 ] || die "a private dockerd needs root"
     for b in dockerd containerd runc; do
-      command -v "$b" >/dev/null || idie "$b is missing (apt-get install docker.io containerd runc)"
+      command -v "$b" >/dev/null || die "$b is missing (apt-get install docker.io containerd runc)"
     done
     cli="$(docker_cli)"
-    [ -n "$cli" ] || idie "no docker client (apt-get install docker.io)"
+    [ -n "$cli" ] || die "no docker client (apt-get install docker.io)"
     if [ -n "$(running_pid)" ] && "$cli" -H "unix://$sock" info >/dev/null 2>&1; then
       echo "DOCKER_HOST=unix://$sock"
       exit 0
     fi
-    t0=$(inow)
+    t0=$(now)
     [ -e "/run/netns/$netns" ] || ip netns add "$netns"
     ip -n "$netns" link set lo up
     mkdir -p "$state/root" "$state/exec"
@@ -81,10 +81,10 @@ case "$cmd" in
       if ! kill -0 "$pid" 2>/dev/null; then
         tail -30 "$log" >&2
         "$0" stop "$state" || true
-        idie "dockerd exited during start-up (log above, $log)"
+        die "dockerd exited during start-up (log above, $log)"
       fi
       if "$cli" -H "unix://$sock" info >/dev/null 2>&1; then
-        ilog "dockerd $(dockerd --version | awk '{print $3}' | tr -d ,) up in $(ielapsed "$t0") (netns $netns, state $state)"
+        log "dockerd $(dockerd --version | awk '{print $3}' | tr -d ,) up in $(elapsed "$t0")s (netns $netns, state $state)"
         echo "DOCKER_HOST=unix://$sock"
         exit 0
       fi
@@ -92,7 +92,7 @@ case "$cmd" in
     done
     tail -30 "$log" >&2
     "$0" stop "$state" || true
-    idie "dockerd did not answer within 60 s (log above)"
+    die "dockerd did not answer within 60 s (log above)"
     ;;
   stop)
     pid="$(running_pid)"
@@ -103,7 +103,7 @@ case "$cmd" in
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.2
       done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+      if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
     fi
     if [ -e "/run/netns/$netns" ]; then
       # Whatever is left in the namespace was started by this engine:
@@ -122,5 +122,5 @@ case "$cmd" in
     # with the engine's mount namespace.
     rm -rf --one-file-system "$state/exec"
     ;;
-  *) idie "unknown command $cmd (start, stop or netns)" ;;
+  *) die "unknown command $cmd (start, stop or netns)" ;;
 esac

@@ -10,14 +10,9 @@ IMAGE_CACHE="${KVRING_IMAGE_CACHE:-$REPO/.cache/image}"
 IMAGE_VERSION="${KVRING_IMAGE_VERSION:-$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$REPO/package.json" | head -1)}"
 IMAGE_REPO_PREFIX="${KVRING_IMAGE_PREFIX:-kvring}"
 
-# Messages go to stderr: stdout is left to values a caller captures.
-ilog() { echo "[image] $*" >&2; }
-idie() {
-  echo "[image] error: $*" >&2
-  exit 1
-}
-inow() { date +%s.%N; }
-ielapsed() { awk -v a="$1" -v b="$(inow)" 'BEGIN { printf "%.1fs", b - a }'; }
+# log, die, now, elapsed: messages tagged [image] on stderr.
+# shellcheck source=../lib/common.sh
+source "$image_lib_dir/../lib/common.sh" image
 
 # The Debian mirror apt is configured with (deb822 or one-line format), so
 # debootstrap fetches from where this machine's apt already does.

@@ -19,7 +19,7 @@ if [ "${1:-}" = --inner ]; then
   debootstrap --variant=minbase --cache-dir="$IMAGE_CACHE/debs" "$suite" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
     {
       tail -30 "$work/debootstrap.log" >&2
-      idie "debootstrap $suite from $mirror failed (log above)"
+      die "debootstrap $suite from $mirror failed (log above)"
     }
   slim_rootfs "$work/rootfs"
   tar --numeric-owner -C "$work/rootfs" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -cf "$work/minbase.tar" .
@@ -35,8 +35,8 @@ if [ -f "$out" ]; then
   echo "$out"
   exit 0
 fi
-[ "$(id -u)" = 0 ] || idie "debootstrap needs root"
-command -v debootstrap >/dev/null || idie "debootstrap is missing (apt-get install debootstrap)"
+[ "$(id -u)" = 0 ] || die "debootstrap needs root"
+command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
 mkdir -p "$out_dir"
 exec 8>"$out_dir/.minbase.lock"
 flock 8
@@ -44,13 +44,13 @@ if [ -f "$out" ]; then
   echo "$out"
   exit 0
 fi
-t0=$(inow)
-ilog "minbase: debootstrap --variant=minbase $suite from $mirror (cached afterwards as $out)"
+t0=$(now)
+log "minbase: debootstrap --variant=minbase $suite from $mirror (cached afterwards as $out)"
 work="$(mktemp -d "$out_dir/.work-XXXXXX")"
 # --one-file-system: never descend into something still mounted in there.
 trap 'rm -rf --one-file-system "$work"' EXIT
 unshare --mount --propagation private -- bash "$0" --inner "$work" "$mirror"
 mv "$work/minbase.tar" "$out"
 find "$out_dir" -maxdepth 1 -name 'minbase-*.tar' ! -name "$(basename "$out")" -delete
-ilog "minbase: $(du -h "$out" | cut -f1) in $(ielapsed "$t0")"
+log "minbase: $(du -h "$out" | cut -f1) in $(elapsed "$t0")s"
 echo "$out"

@@ -62,9 +62,8 @@ done
 mapfile -t requested < <(printf '%s\n' "${requested[@]}" | awk '!seen[$0]++')
 
 # Messages go to stderr so that --print-dir leaves stdout to the folder alone.
-log() { echo "[k8s-build] $*" >&2; }
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+# shellcheck source=../lib/common.sh
+source "$here/../lib/common.sh" k8s-build
 
 # --- KUBEBUILDER_ASSETS: use what is there, build nothing ---------------------
 if [ -n "${KUBEBUILDER_ASSETS:-}" ]; then
@@ -176,7 +175,7 @@ k8s_module() {
     printf 'package main\n\nfunc main() {}\n' >"$dir/main.go"
     (cd "$dir" && go get "k8s.io/kubernetes@$KUBERNETES_VERSION" >&2)
     touch "$dir/.ready"
-    log "  module ready in $(elapsed "$t")"
+    log "  module ready in $(elapsed "$t")s"
   fi
   k8s_module_ready=1
 }
@@ -206,7 +205,7 @@ build_k8s() { # component
   (cd "$dir" && CGO_ENABLED=$cgo go build -trimpath -ldflags "$(k8s_ldflags)" \
     -o "$bin/.$1.tmp" "k8s.io/kubernetes/cmd/$1")
   install_bin "$1" "$bin/.$1.tmp"
-  log "built $1 in $(elapsed "$t")"
+  log "built $1 in $(elapsed "$t")s"
 }
 
 # --- modules with a main package of their own ---------------------------------
@@ -224,7 +223,7 @@ build_module_main() { # component module version package
   fi
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/.$name.tmp" "$pkg")
   install_bin "$name" "$bin/.$name.tmp"
-  log "built $name in $(elapsed "$t")"
+  log "built $name in $(elapsed "$t")s"
 }
 
 for c in "${todo[@]+"${todo[@]}"}"; do
@@ -236,6 +235,6 @@ for c in "${todo[@]+"${todo[@]}"}"; do
   esac
 done
 
-log "done in $(elapsed "$total_start"): $(cd "$bin" && ls | tr '\n' ' ')"
+log "done in $(elapsed "$total_start")s: $(cd "$bin" && printf '%s ' *)"
 [ $print_dir = 1 ] && echo "$bin"
 exit 0

@@ -18,6 +18,14 @@ export { ConfigError };
 /**
  * Reads the configuration from `env` and `argv` (flags win). Throws
  * ConfigError naming the first bad setting.
+ *
+ * Not commander's Option.env(): commander 14 reads variables from the global
+ * process.env only (Command._parseOptionsEnv), and callers hand this function
+ * an environment of their own: the operator's contract test passes the env
+ * of the pod it renders, the unit tests theirs. Commander would also run its
+ * argParser on given values but not on defaults, so the checks of
+ * settings.ts would still be needed beside it. (The operator uses commander
+ * the same way for the same reason: env values as defaults, not .env().)
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = []): NodeConfig {
   const raw = new Map<string, string>();

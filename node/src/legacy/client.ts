@@ -15,12 +15,13 @@ import type { NodeMetrics } from '../metrics.js';
 import {
   BREAKER_STATE_VALUE,
   CircuitBreaker,
+  isBreakerOpen,
   type BreakerOptions,
   type BreakerState,
 } from '../util/breaker.js';
 import { SingleFlight } from '../util/singleflight.js';
 import { LegacyUnavailableError } from './errors.js';
-import { DEFAULT_NEGATIVE_MAX_ENTRIES, NegativeCache } from './negative-cache.js';
+import { negativeCache, type NegativeCache } from './negative-cache.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeLegacyValue, readBodyText } from './response.js';
 
 export type LegacyResult = { found: true; value: Buffer } | { found: false };
@@ -48,7 +49,10 @@ export interface LegacyClientOptions {
 export interface LegacyClientDeps {
   log: Logger;
   metrics?: NodeMetrics;
-  /** Clock of the breaker and the negative cache (ms); default Date.now. */
+  /**
+   * Clock of the negative cache (ms); default performance.now. (The breaker
+   * reads Date.now, cockatiel's clock.)
+   */
   now?: () => number;
 }
 
@@ -67,7 +71,8 @@ export class LegacyClient {
   private readonly timeoutMs: number;
   private readonly maxBodyBytes: number;
   private readonly breaker: CircuitBreaker;
-  private readonly negative: NegativeCache;
+  /** Undefined when off (a TTL or a bound of 0). */
+  private readonly negative: NegativeCache | undefined;
   private readonly flights = new SingleFlight<string, LegacyResult>();
   private readonly log: Logger;
   private readonly metrics: NodeMetrics | undefined;
@@ -96,13 +101,8 @@ export class LegacyClient {
     this.maxBodyBytes = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.log = deps.log.child({ component: 'legacy' });
     this.metrics = deps.metrics;
-    const now = deps.now ?? Date.now;
-    this.negative = new NegativeCache(
-      opts.negativeTtlMs,
-      opts.negativeMaxEntries ?? DEFAULT_NEGATIVE_MAX_ENTRIES,
-      now,
-    );
-    this.breaker = new CircuitBreaker(opts.breaker, now, (state, previous) =>
+    this.negative = negativeCache(opts.negativeTtlMs, opts.negativeMaxEntries, deps.now);
+    this.breaker = new CircuitBreaker(opts.breaker, (state, previous) =>
       this.onBreakerChange(state, previous),
     );
     this.metrics?.legacyBreakerState.set(BREAKER_STATE_VALUE.closed);
@@ -120,7 +120,7 @@ export class LegacyClient {
 
   /** Keys whose 404 is currently remembered. */
   get negativeCacheSize(): number {
-    return this.negative.size;
+    return this.negative?.size ?? 0;
   }
 
   /**
@@ -131,7 +131,7 @@ export class LegacyClient {
     if (this.closed) {
       return Promise.reject(new LegacyUnavailableError('LEGACY_UNREACHABLE', 'legacy client is closed'));
     }
-    if (this.negative.has(key)) return NOT_FOUND_PROMISE;
+    if (this.negative?.has(key) === true) return NOT_FOUND_PROMISE;
     return this.flights.do(key, this.request);
   }
 
@@ -142,25 +142,27 @@ export class LegacyClient {
     await this.pool.close();
   }
 
-  // One function for every flight (no closure per request): the breaker
-  // gate, the HTTP call, and the bookkeeping of its outcome.
+  // One function for every flight: the HTTP call through the breaker, and
+  // the bookkeeping of its outcome.
   private readonly request = async (key: string): Promise<LegacyResult> => {
-    if (!this.breaker.tryAcquire()) {
-      this.metrics?.legacyRequests.inc({ result: 'rejected' });
-      throw new LegacyUnavailableError(
-        'LEGACY_BREAKER_OPEN',
-        `legacy API circuit breaker is open after ${this.breaker.failureThreshold} consecutive failures; ` +
-          `next attempt within ${this.breaker.openMs} ms`,
-      );
-    }
-    const started = performance.now();
+    let started = 0;
     let result: LegacyResult;
     try {
-      result = await this.send(key);
+      result = await this.breaker.execute(() => {
+        started = performance.now();
+        return this.send(key);
+      });
     } catch (err) {
+      if (isBreakerOpen(err)) {
+        this.metrics?.legacyRequests.inc({ result: 'rejected' });
+        throw new LegacyUnavailableError(
+          'LEGACY_BREAKER_OPEN',
+          `legacy API circuit breaker is open after ${this.breaker.failureThreshold} consecutive failures; ` +
+            `next attempt within ${this.breaker.openMs} ms`,
+        );
+      }
       const failure = this.toLegacyError(err);
       this.observe(started, failure.failure === 'LEGACY_TIMEOUT' ? 'timeout' : 'error');
-      this.breaker.failure();
       if (this.lastCallOk) {
         this.lastCallOk = false;
         this.log.warn({ failure: failure.failure, err: failure.message }, 'legacy API request failed');
@@ -170,12 +172,11 @@ export class LegacyClient {
       throw failure;
     }
     this.observe(started, result.found ? 'found' : 'not_found');
-    this.breaker.success();
     if (!this.lastCallOk) {
       this.lastCallOk = true;
       this.log.info('legacy API answering again');
     }
-    if (!result.found) this.negative.add(key);
+    if (!result.found) this.negative?.set(key, true);
     return result;
   };
 

@@ -1,16 +1,24 @@
-// A circuit breaker for calls to a dependency that can go away (the legacy
-// API). While the dependency keeps failing, callers are turned away at once
-// instead of each waiting for its own timeout, and the dependency gets room
-// to recover:
+// The circuit breaker for calls to a dependency that can go away (the legacy
+// API), on cockatiel's (a maintained resilience library: circuit breaker,
+// retry, timeout, bulkhead; MIT). While the dependency keeps failing, callers
+// are turned away at once instead of each waiting for its own timeout, and
+// the dependency gets room to recover:
 //
 //   closed    --failureThreshold consecutive failures-->  open
 //   open      --openMs passed, next call-->               half-open (that call is the trial)
 //   half-open --trial succeeds-->                         closed
 //   half-open --trial fails-->                            open (for another openMs)
 //
-// The clock is injected so tests drive time by hand. The open -> half-open
+// Calls made while the trial is in flight wait for its outcome, then go
+// through (it closed) or are rejected (it reopened). The open -> half-open
 // step happens when a call asks, not on a timer: `state` stays 'open' until
-// the first call after openMs.
+// the first call after openMs. Time is cockatiel's clock, Date.now.
+//
+// What this module adds: the node's names for the states and their numbers
+// on the breaker-state gauge, the checked options, and one change callback
+// for metrics and logs.
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleAll } from 'cockatiel';
+import type { CircuitBreakerPolicy } from 'cockatiel';
 
 export type BreakerState = 'closed' | 'half-open' | 'open';
 
@@ -31,23 +39,25 @@ export const BREAKER_STATE_VALUE: Readonly<Record<BreakerState, number>> = {
   open: 2,
 };
 
+// Isolated (held open by hand) is never used here; it rejects like open.
+const STATE_NAME: Readonly<Record<CircuitState, BreakerState>> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Open]: 'open',
+  [CircuitState.Isolated]: 'open',
+};
+
 export class CircuitBreaker {
   readonly failureThreshold: number;
   readonly openMs: number;
-  private current: BreakerState = 'closed';
-  private failures = 0;
-  private openedAt = 0;
-  private trialInFlight = false;
+  private readonly counter: ConsecutiveBreaker;
+  private readonly policy: CircuitBreakerPolicy;
 
   /**
    * @param onChange called after every state change (for metrics and logs);
    *   it must not throw.
    */
-  constructor(
-    opts: BreakerOptions = {},
-    private readonly now: () => number = Date.now,
-    private readonly onChange?: (state: BreakerState, previous: BreakerState) => void,
-  ) {
+  constructor(opts: BreakerOptions = {}, onChange?: (state: BreakerState, previous: BreakerState) => void) {
     this.failureThreshold = opts.failureThreshold ?? DEFAULT_FAILURE_THRESHOLD;
     this.openMs = opts.openMs ?? DEFAULT_OPEN_MS;
     if (!Number.isInteger(this.failureThreshold) || this.failureThreshold < 1) {
@@ -56,75 +66,40 @@ export class CircuitBreaker {
     if (!Number.isFinite(this.openMs) || this.openMs < 0) {
       throw new RangeError(`openMs must be a number >= 0, got ${this.openMs}`);
     }
+    this.counter = new ConsecutiveBreaker(this.failureThreshold);
+    // Every rejection counts as a failure: the caller decides what is one
+    // (a 404 is an answer, not a failure) by resolving or rejecting.
+    this.policy = circuitBreaker(handleAll, { halfOpenAfter: this.openMs, breaker: this.counter });
+    let previous: BreakerState = 'closed';
+    this.policy.onStateChange((raw) => {
+      const next = STATE_NAME[raw];
+      if (next === previous) return;
+      const was = previous;
+      previous = next;
+      onChange?.(next, was);
+    });
   }
 
   get state(): BreakerState {
-    return this.current;
+    return STATE_NAME[this.policy.state];
   }
 
-  /** Failures seen since the last success (reset when the breaker closes). */
+  /** Failures seen since the last success. */
   get consecutiveFailures(): number {
-    return this.failures;
+    return this.counter.state;
   }
 
   /**
-   * Asks to make a call now. When it returns true the caller must report the
-   * outcome with exactly one `success()` or `failure()`; when false the call
-   * must not be made.
+   * Runs `fn` unless the breaker is open, recording its outcome (a rejection
+   * is a failure). While open it rejects with an error for which
+   * `isBreakerOpen` is true, without calling `fn`.
    */
-  tryAcquire(): boolean {
-    switch (this.current) {
-      case 'closed':
-        return true;
-      case 'open':
-        if (this.now() - this.openedAt < this.openMs) return false;
-        this.trialInFlight = true;
-        this.transition('half-open');
-        return true;
-      case 'half-open':
-        // One trial at a time: the others are rejected as if still open.
-        if (this.trialInFlight) return false;
-        this.trialInFlight = true;
-        return true;
-    }
+  execute<T>(fn: () => Promise<T>): Promise<T> {
+    return this.policy.execute(fn);
   }
+}
 
-  success(): void {
-    this.failures = 0;
-    // A success while open comes from a call started before the breaker
-    // opened; it does not cut the open period short.
-    if (this.current === 'half-open') {
-      this.trialInFlight = false;
-      this.transition('closed');
-    }
-  }
-
-  failure(): void {
-    switch (this.current) {
-      case 'closed':
-        this.failures++;
-        if (this.failures >= this.failureThreshold) this.open();
-        return;
-      case 'half-open':
-        this.failures++;
-        this.open();
-        return;
-      case 'open':
-        // A straggler started before the breaker opened: already accounted.
-        return;
-    }
-  }
-
-  private open(): void {
-    this.openedAt = this.now();
-    this.trialInFlight = false;
-    this.transition('open');
-  }
-
-  private transition(next: BreakerState): void {
-    const previous = this.current;
-    if (previous === next) return;
-    this.current = next;
-    this.onChange?.(next, previous);
-  }
+/** Whether `err` is the breaker turning a call away (no call was made). */
+export function isBreakerOpen(err: unknown): boolean {
+  return err instanceof BrokenCircuitError;
 }

@@ -1,17 +1,18 @@
 // LegacyClient against the real demo legacy API, running as its own process.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { performance } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { LegacyClient, type LegacyClientOptions, type LegacyResult } from '../../src/legacy/client.js';
 import { LegacyUnavailableError } from '../../src/legacy/errors.js';
 import { NodeMetrics } from '../../src/metrics.js';
+import { fakeDate } from '../support/fake-date.js';
 import { startLegacyProcess, type LegacyProcess } from '../support/legacy.js';
 
 const log = pino({ level: 'silent' });
 let legacy: LegacyProcess;
 const clients: LegacyClient[] = [];
 
-/** A manual clock for the breaker and the negative cache. */
+/** A manual clock for the negative cache (the breaker's is Date: fakeDate). */
 function manualClock(): { now: () => number; advance: (ms: number) => void } {
   let t = 1_000_000;
   return {
@@ -69,6 +70,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
+  jest.useRealTimers(); // after a test that faked Date (fakeDate)
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await legacy.setConfig({ latencyMs: 0, failureRate: 0, hang: false });
 });
@@ -132,7 +134,7 @@ describe('LegacyClient against the demo legacy API', () => {
     expect(burst.every((r) => !r.found)).toBe(true);
     for (let i = 0; i < 5; i++) expect(await c.fetch('missing:1')).toEqual({ found: false });
     expect(await requestsFor('missing:1')).toBe(1);
-    clock.advance(4_999);
+    clock.advance(5_000); // still remembered at exactly the TTL
     await c.fetch('missing:1');
     expect(await requestsFor('missing:1')).toBe(1);
     clock.advance(1);
@@ -147,9 +149,9 @@ describe('LegacyClient against the demo legacy API', () => {
   });
 
   it('fails with LEGACY_HTTP_503, opens the breaker after the threshold, and recovers after openMs', async () => {
-    const clock = manualClock();
+    const clock = fakeDate();
     const metrics = new NodeMetrics();
-    const c = client({ breaker: { failureThreshold: 3, openMs: 10_000 } }, { now: clock.now, metrics });
+    const c = client({ breaker: { failureThreshold: 3, openMs: 10_000 } }, { metrics });
     await legacy.setConfig({ failureRate: 1 });
     for (let i = 0; i < 3; i++) {
       expect((await failure(c.fetch('user:11'))).failure).toBe('LEGACY_HTTP_503');
@@ -181,8 +183,8 @@ describe('LegacyClient against the demo legacy API', () => {
   });
 
   it('lets one trial through when half-open, and reopens when it fails', async () => {
-    const clock = manualClock();
-    const c = client({ breaker: { failureThreshold: 1, openMs: 1_000 } }, { now: clock.now });
+    const clock = fakeDate();
+    const c = client({ breaker: { failureThreshold: 1, openMs: 1_000 } });
     await legacy.setConfig({ failureRate: 1 });
     expect((await failure(c.fetch('trial:0'))).failure).toBe('LEGACY_HTTP_503');
     clock.advance(1_000);
