@@ -18,6 +18,7 @@ import {
 import type { Coordinator } from '../cluster/coordinator.js';
 import {
   InvalidArgumentError,
+  KvError,
   LimitExceededError,
   ShuttingDownError,
   errorCodeOf,
@@ -116,11 +117,12 @@ function kindOf(op: PipelineOp): Kind | undefined {
 
 /** A failure as the unary call would report it: status code, stable reason (ErrorInfo), message. */
 function failure(id: number, err: Error): PipelineResult {
-  return { id, code: grpcStatusOf(err), reason: errorCodeOf(err), message: err.message };
+  const metadata = err instanceof KvError ? err.details() : {};
+  return { id, code: grpcStatusOf(err), reason: errorCodeOf(err), message: err.message, metadata };
 }
 
 async function execute(c: PipelineDeps['coordinator'], op: PipelineOp): Promise<PipelineResult> {
-  const ok = { id: op.id, code: status.OK, reason: '', message: '' };
+  const ok = { id: op.id, code: status.OK, reason: '', message: '', metadata: {} };
   if (op.get !== undefined) return { ...ok, get: getResponseOf(await c.get(op.get.key)) };
   if (op.set !== undefined)
     return { ...ok, set: { version: await c.set(op.set.key, op.set.value, op.set.ttlMs) } };
