@@ -1,11 +1,11 @@
 // The auto-batching client: get/set/delete as single calls, carried over
 // kvring.v1's Pipeline stream. Every operation issued in one event-loop turn
 // goes out in one frame per destination node (bounded in operations and
-// bytes); a lone operation is sent at the end of its turn, never held back
-// waiting for company. Each operation has its own deadline and its own
-// result or typed error (errors.ts: the node's reason picks the class; a
-// failure of the stream is in doubt for a write that was sent, which
-// mayResend reports). At most `maxInFlight` operations are outstanding: past
+// bytes); a lone operation is sent at the end of its turn (setImmediate),
+// never held back waiting for company. Each operation has its own deadline
+// and its own result or typed error (errors.ts: the node's reason picks the
+// class; a failure of the stream is in doubt for a write that was sent,
+// which mayResend reports). At most `maxInFlight` operations are outstanding: past
 // that, callers wait for a slot (their deadline running), so a node slower
 // than the application slows the application instead of growing memory.
 import { Metadata, credentials as grpcCredentials } from '@grpc/grpc-js';
@@ -24,7 +24,14 @@ export interface PipelineClientOptions extends ClientOptions {
   readonly maxFrameBytes?: number;
   /** Most operations outstanding (queued, sent, unanswered); past it callers wait (default 1024). */
   readonly maxInFlight?: number;
-  /** When a turn's frame is flushed (default 'microtask'). */
+  /**
+   * When a turn's frame is flushed (default 'immediate'). Measured against
+   * the no-op server on a loaded 2-core machine (2 alternating runs):
+   * setImmediate gave 30k-155k GETs/s at 50 in flight against 15k-93k for a
+   * microtask (a microtask flushes before the other callers resumed by the
+   * same response frame have issued their next operation, so frames are
+   * smaller), and a lone operation's p50 of 0.05-0.12 ms against 0.06-0.23 ms.
+   */
   readonly flush?: FlushMode;
 }
 
@@ -205,7 +212,7 @@ export class PipelineClient {
           maxOpsPerFrame: this.opts.maxOpsPerFrame ?? 256,
           maxFrameBytes: this.opts.maxFrameBytes ?? 1024 * 1024,
         },
-        this.opts.flush ?? 'microtask',
+        this.opts.flush ?? 'immediate',
       );
       this.destinations.set(address, d);
     }
