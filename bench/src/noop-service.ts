@@ -43,7 +43,7 @@ export function noopService(valueSize: number, selfAddress: () => string): KVSer
     pipeline: (call) => {
       call.on('data', (frame: PipelineRequest) => {
         const results = frame.ops.map((op): PipelineResult => {
-          const ok = { id: op.id, code: 0, reason: '', message: '' };
+          const ok = { id: op.id, code: 0, reason: '', message: '', metadata: {} };
           if (op.get) return { ...ok, get: getAnswer };
           if (op.set) return { ...ok, set: setAnswer };
           return { ...ok, code: status.UNIMPLEMENTED, message: 'the no-op server answers get and set only' };

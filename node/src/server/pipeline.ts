@@ -240,10 +240,10 @@ class PipelineStream {
       this.call.end();
     } else if (this.deps.stopping?.aborted) {
       this.gone = true;
-      this.call.emit('error', {
-        code: status.UNAVAILABLE,
-        details: 'node is shutting down; retry on another node',
-      });
+      this.call.emit(
+        'error',
+        toServiceError(new ShuttingDownError('node is shutting down; retry on another node')),
+      );
     }
   }
 

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { PipelineClient, PipelineOpError } from '@kvring/client';
+import { KvError, LimitExceededError, PipelineClient } from '@kvring/client';
 import {
   KVServiceClient,
   type PipelineOp,
@@ -84,11 +84,12 @@ describe('Pipeline on a 3-node cluster', () => {
       pipelined.get('mixed-ok'),
     ]);
     expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
-    const big = (settled[1] as PromiseRejectedResult).reason as PipelineOpError;
-    expect(big).toBeInstanceOf(PipelineOpError);
+    const big = (settled[1] as PromiseRejectedResult).reason as LimitExceededError;
+    expect(big).toBeInstanceOf(LimitExceededError);
+    expect([big.reason, big.field, big.limit]).toEqual(['LIMIT_EXCEEDED', 'value', 16384]);
     expect(big.code).toBe(status.INVALID_ARGUMENT);
     expect(big.details).toMatch(/exceeds the value limit of 16384 bytes \(KVRING_MAX_VALUE_BYTES\)/);
-    const empty = (settled[2] as PromiseRejectedResult).reason as PipelineOpError;
+    const empty = (settled[2] as PromiseRejectedResult).reason as KvError;
     expect([empty.code, empty.details]).toEqual([status.INVALID_ARGUMENT, 'key: must not be empty']);
   });
 

@@ -20,7 +20,7 @@ import {
   type PipelineResult,
 } from '../../src/gen/kvring/v1/kvring.js';
 import type { GetResult } from '../../src/cluster/coordinator.js';
-import { InvalidArgumentError, QuorumError } from '../../src/errors.js';
+import { InvalidArgumentError, QuorumError, UnauthenticatedError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { NodeMetrics } from '../../src/metrics.js';
 import { kvServiceDefinition, pipelineHandler, type PipelineDeps } from '../../src/server/pipeline.js';
@@ -156,7 +156,11 @@ describe('the Pipeline stream', () => {
     s.send([1, 2, 3, 4, 5].map((i) => get(i, `k${i}`)));
     const refused = await s.answered([1, 2, 3, 4, 5]);
     for (const r of refused) {
-      expect(r).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'LIMIT_EXCEEDED' });
+      expect(r).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'LIMIT_EXCEEDED',
+        metadata: { field: 'frame' },
+      });
       expect(r.message).toBe(
         'frame: 5 operations exceeds the limit of 4 operations per frame (KVRING_MAX_BATCH)',
       );
@@ -170,7 +174,11 @@ describe('the Pipeline stream', () => {
     const s = new Stream(await serve());
     s.send([{ id: 1, set: { key: 'big', value: Buffer.alloc(4096), ttlMs: 0 } }, get(2, 'small')]);
     for (const r of await s.answered([1, 2])) {
-      expect(r).toMatchObject({ code: status.INVALID_ARGUMENT, reason: 'LIMIT_EXCEEDED' });
+      expect(r).toMatchObject({
+        code: status.INVALID_ARGUMENT,
+        reason: 'LIMIT_EXCEEDED',
+        metadata: { field: 'frame' },
+      });
       expect(r.message).toMatch(
         /^frame: \d+ bytes exceeds the frame limit of 2048 bytes \(KVRING_MAX_FRAME_BYTES\)$/,
       );
@@ -205,7 +213,7 @@ describe('the Pipeline stream', () => {
       await serve({}, (call) =>
         call.metadata.get('authorization')[0] === 'Bearer t0ken'
           ? undefined
-          : { code: status.UNAUTHENTICATED, details: 'invalid token' },
+          : new UnauthenticatedError('invalid token'),
       ),
     );
     s.send([get(1, 'a')]);
