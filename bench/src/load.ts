@@ -1,6 +1,7 @@
 // The load generator: N concurrent workers (async loops on one event loop)
-// issue SETs or GETs through the kvring client library against one or more
-// node addresses, recording each successful operation's latency.
+// issue SETs or GETs through a client (clients.ts: kvring unary, kvring
+// pipelined, Redis) against one or more addresses, recording each
+// successful operation's latency.
 //
 // Connections: grpc-js shares one HTTP/2 connection per address between
 // every client created with the same options (its global subchannel pool),
@@ -12,7 +13,8 @@
 // was within the machine's noise. So the shared client is the default, and
 // `clients: 'per-worker'` stays available to compare.
 import { randomBytes } from 'node:crypto';
-import { KvClient, KvClientError } from '@kvring/client';
+import { KvClientError } from '@kvring/client';
+import { makeClient, type ClientTarget, type LoadClient } from './clients.js';
 import {
   latencyHistogram,
   latencySnapshot,
@@ -25,14 +27,9 @@ import { statusName } from '@kvring/format/status-names';
 export type OpKind = 'set' | 'get';
 export type ClientMode = 'shared' | 'per-worker';
 
-export interface LoadTargetOptions {
-  /** Node client addresses (host:port); requests are spread over them round-robin. */
+export interface LoadTargetOptions extends ClientTarget {
+  /** Addresses (host:port); requests are spread over them round-robin (kvring unary). */
   readonly addresses: readonly string[];
-  /** Send each key straight to one of its replicas (learned from ClusterInfo). */
-  readonly ringAware?: boolean;
-  readonly token?: string;
-  /** Per-call deadline (default 10 s). */
-  readonly timeoutMs?: number;
   readonly clients?: ClientMode;
   /** Workers (concurrent operations in flight); decides how many clients per-worker mode makes. */
   readonly concurrency: number;
@@ -40,40 +37,23 @@ export interface LoadTargetOptions {
 
 /** The clients a load run uses, made once and kept across phases (connections stay warm). */
 export class LoadClients {
-  private readonly clients: KvClient[];
+  private readonly clients: LoadClient[];
 
   constructor(readonly opts: LoadTargetOptions) {
     if (opts.addresses.length === 0) throw new Error('load: no address given');
     if (!(opts.concurrency >= 1)) throw new Error('load: concurrency must be at least 1');
     const count = opts.clients === 'per-worker' ? opts.concurrency : 1;
-    this.clients = Array.from(
-      { length: count },
-      () =>
-        new KvClient(opts.addresses, {
-          ringAware: opts.ringAware ?? false,
-          timeoutMs: opts.timeoutMs ?? 10_000,
-          token: opts.token,
-        }),
-    );
+    this.clients = Array.from({ length: count }, () => makeClient(opts));
   }
 
   /** The client worker `i` uses. */
-  forWorker(i: number): KvClient {
+  forWorker(i: number): LoadClient {
     return this.clients[i % this.clients.length]!;
   }
 
-  /**
-   * Opens every connection before anything is timed (one ClusterInfo per
-   * client and address) and, ring-aware, learns the ring. Throws the first
-   * failure: a target that cannot answer this cannot be benchmarked.
-   */
+  /** Opens every connection before anything is timed. Throws the first failure: a target that cannot answer this cannot be benchmarked. */
   async warmUp(): Promise<void> {
-    await Promise.all(
-      this.clients.map(async (c) => {
-        for (const address of this.opts.addresses) await c.clusterInfo(address);
-        if (this.opts.ringAware) await c.refreshRing();
-      }),
-    );
+    await Promise.all(this.clients.map((c) => c.warmUp()));
   }
 
   close(): void {
@@ -196,7 +176,7 @@ export async function runLoadKeepingHistogram(
       try {
         if (opts.op === 'set') {
           await client.set(key, value);
-        } else if (!(await client.get(key)).found) {
+        } else if (!(await client.get(key))) {
           notFound++;
         }
         const t1 = performance.now();

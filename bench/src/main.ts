@@ -8,11 +8,10 @@
 // or Ctrl-C.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/devcluster/embedded-postgres';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
-import { Child } from '@kvring/devcluster/process';
+import type { Child } from '@kvring/devcluster/process';
 import { clockTicks } from './cpu.js';
 import type { ClientMode } from './load.js';
 import {
@@ -24,9 +23,11 @@ import {
   throughputRatios,
   type FigureRow,
 } from './report.js';
+import { formatComparisons } from './compare.js';
+import { ensureRedis, startRedis, type RedisHandle } from './redis.js';
 import { benchTarget, type BenchOptions, type BenchTarget } from './run.js';
+import { startNoop } from './servers.js';
 
-const NOOP_MAIN = fileURLToPath(new URL('./noop-server.js', import.meta.url));
 const NOOP_NAME = 'no-op grpc-js';
 
 interface MainOptions {
@@ -39,6 +40,8 @@ interface MainOptions {
   json: boolean;
   repeat: number;
   reference: boolean;
+  pipelined: boolean;
+  redis: boolean;
   clients: ClientMode;
   threads: number;
   maxSeconds: number;
@@ -67,6 +70,8 @@ function parseArgs(argv: readonly string[]): MainOptions {
     .option('--ring-aware', 'send each key straight to one of its replicas', false)
     .option('--repeat <n>', 'runs of both targets; figures are the medians', intOption(1, 20), 1)
     .option('--no-reference', 'skip the no-op grpc-js server')
+    .option('--no-pipelined', 'skip kvring through the auto-batching Pipeline client')
+    .option('--no-redis', 'skip Redis (default persistence, and appendfsync always)')
     .addOption(
       new Option('--clients <mode>', 'one shared client or one per worker')
         .choices(['shared', 'per-worker'])
@@ -101,25 +106,6 @@ function postmasterPid(pg: EmbeddedPostgresHandle): number | undefined {
   }
 }
 
-async function startNoop(host: string, valueSize: number): Promise<{ child: Child; address: string }> {
-  const child = new Child({
-    name: 'noop',
-    command: process.execPath,
-    args: [NOOP_MAIN, '--host', host, '--port', '0', '--value-size', String(valueSize)],
-    env: {},
-  });
-  child.start();
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    const m = /listening (\S+)/.exec(child.output());
-    if (m) return { child, address: m[1]! };
-    if (!child.running) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  await child.stop(2000);
-  throw new Error(`the no-op server did not start:\n${child.output().slice(-2000)}`);
-}
-
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const progress = (msg: string): void => {
@@ -131,6 +117,7 @@ async function main(): Promise<void> {
   let pgStart: Promise<EmbeddedPostgresHandle> | undefined;
   let clusterStart: Promise<LocalCluster> | undefined;
   let noopStart: Promise<{ child: Child; address: string }> | undefined;
+  const redisStarts: Array<Promise<RedisHandle>> = [];
   const abort = new AbortController();
   let cleaning: Promise<void> | undefined;
   const settled = <T>(p: Promise<T> | undefined): Promise<T | undefined> =>
@@ -138,6 +125,7 @@ async function main(): Promise<void> {
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
       await (await settled(noopStart))?.child.stop(2000).catch(() => undefined);
+      for (const r of redisStarts) await (await settled(r))?.stop().catch(() => undefined);
       await (await settled(clusterStart))?.stop().catch(() => undefined);
       await (await settled(pgStart))?.destroy().catch(() => undefined);
     })());
@@ -172,17 +160,35 @@ async function main(): Promise<void> {
     }));
     if (abort.signal.aborted) return;
     const kvring: BenchTarget = {
-      name: `kvring (${opts.nodes} node${opts.nodes === 1 ? '' : 's'})`,
+      name: `kvring unary (${opts.nodes} node${opts.nodes === 1 ? '' : 's'})`,
       addresses: cluster.clientAddresses,
       pids: cluster.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined),
       postgresPid: postmasterPid(pg),
       ringAware: opts.ringAware,
     };
+    const targets: BenchTarget[] = [kvring];
+    const pipelined: BenchTarget | undefined = opts.pipelined
+      ? { ...kvring, name: kvring.name.replace('unary', 'pipelined'), protocol: 'pipelined' }
+      : undefined;
+    if (pipelined) targets.push(pipelined);
     let reference: BenchTarget | undefined;
     if (opts.reference) {
       const noop = await (noopStart = startNoop(`${subnet}.200`, opts.valueSize));
       if (abort.signal.aborted) return;
       reference = { name: NOOP_NAME, addresses: [noop.address], pids: [noop.child.pid!] };
+      targets.push(reference);
+    }
+    const redis: BenchTarget[] = [];
+    if (opts.redis) {
+      ensureRedis();
+      for (const [i, persistence] of (['default', 'aof-always'] as const).entries()) {
+        const start = startRedis(`${subnet}.${201 + i}`, persistence);
+        redisStarts.push(start);
+        const r = await start;
+        if (abort.signal.aborted) return;
+        redis.push({ name: r.name, addresses: [r.address], pids: [r.pid], protocol: 'redis' });
+      }
+      targets.push(...redis);
     }
 
     const bench: BenchOptions = {
@@ -198,7 +204,9 @@ async function main(): Promise<void> {
     const runs: FigureRow[][] = [];
     for (let r = 1; r <= opts.repeat; r++) {
       const rows: FigureRow[] = [];
-      for (const target of reference ? [kvring, reference] : [kvring]) {
+      // Interleaved: each repeat runs every target, so drifts of a shared
+      // machine's load touch them all alike.
+      for (const target of targets) {
         if (abort.signal.aborted) return; // fail() is stopping everything and exits
         progress(`run ${r}/${opts.repeat}: ${target.name}: ${opts.ops} SETs then ${opts.ops} GETs ...`);
         rows.push(...(await benchTarget(target, bench)).map(rowOf));
@@ -231,7 +239,9 @@ async function main(): Promise<void> {
       );
       console.log(`machine: ${machineLine()}\n`);
       console.log(formatFigures(figures, opts.threads));
-      if (reference) console.log(`\n${formatRatios(ratios, 'kvring', NOOP_NAME)}`);
+      if (reference) console.log(`\n${formatRatios(ratios, 'kvring unary', NOOP_NAME)}`);
+      const comparisons = formatComparisons(figures, pipelined?.name, redis[0]?.name, redis[1]?.name);
+      if (comparisons) console.log(comparisons);
       console.log(
         '\nCPU ms/op: CPU time (utime+stime from /proc) of the server processes, PostgreSQL (postmaster ' +
           'and backends) and this load generator during the phase, divided by its successful operations; ' +

@@ -1,5 +1,5 @@
 // A kvring.v1.KVService whose Get and Set answer at once (Get with a value of
-// the benchmark's size): the reference `make bench` compares a node with.
+// the benchmark's size), and its Pipeline frames too: the reference `make bench` compares a node with.
 // What a client sees from it is the ceiling for a grpc-js node on this
 // machine: the cost of the RPC itself, with no replication, PostgreSQL or
 // storage behind it. noop-server.ts runs it as a process of its own.
@@ -11,6 +11,8 @@ import {
   type ClusterInfoResponse,
   type GetResponse,
   type KVServiceServer,
+  type PipelineRequest,
+  type PipelineResult,
   type SetResponse,
 } from '@kvring/client/proto';
 
@@ -37,6 +39,19 @@ export function noopService(valueSize: number, selfAddress: () => string): KVSer
     get: (_call, cb) => cb(null, getAnswer),
     set: (_call, cb) => cb(null, setAnswer),
     delete: unimplemented,
+    // Each frame answered at once, in one response frame.
+    pipeline: (call) => {
+      call.on('data', (frame: PipelineRequest) => {
+        const results = frame.ops.map((op): PipelineResult => {
+          const ok = { id: op.id, code: 0, reason: '', message: '', metadata: {} };
+          if (op.get) return { ...ok, get: getAnswer };
+          if (op.set) return { ...ok, set: setAnswer };
+          return { ...ok, code: status.UNIMPLEMENTED, message: 'the no-op server answers get and set only' };
+        });
+        call.write({ results });
+      });
+      call.on('end', () => call.end());
+    },
     mGet: unimplemented,
     mSet: unimplemented,
     // Answered so that a client can warm its connection the same way it does with a node.

@@ -4,6 +4,7 @@
 // `make bench` (against a cluster it starts and the no-op reference) and by
 // `kvring bench` (against a running cluster, whose processes it cannot see).
 import { processTreeCpuMs, selfCpuMs, totalCpuMs } from './cpu.js';
+import type { Protocol } from './clients.js';
 import { createDriver } from './driver.js';
 import { KeySet, type ClientMode, type LoadResult, type OpKind } from './load.js';
 
@@ -16,6 +17,8 @@ export interface BenchTarget {
   /** PostgreSQL's postmaster, when local: its tree's CPU is reported apart. */
   readonly postgresPid?: number;
   readonly ringAware?: boolean;
+  /** How requests are sent (default: kvring unary calls). */
+  readonly protocol?: Protocol;
 }
 
 export interface BenchOptions {
@@ -79,6 +82,7 @@ export async function benchTarget(target: BenchTarget, opts: BenchOptions): Prom
     {
       addresses: target.addresses,
       ringAware: target.ringAware ?? false,
+      protocol: target.protocol,
       token: opts.token,
       timeoutMs: opts.timeoutMs,
       clients: opts.clients ?? 'shared',

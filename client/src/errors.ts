@@ -120,9 +120,22 @@ export function errorInfoOf(metadata: Metadata | undefined): ErrorInfo | undefin
 /** The typed error for a failed call to `address`. */
 export function fromServiceError(err: ServiceError, address: string, notSent = false): KvError {
   const info = errorInfoOf(err.metadata);
-  const details = err.details || err.message;
-  if (info === undefined)
-    return new KvError(status[err.code] ?? String(err.code), err.code, details, address, {}, notSent);
-  const Class = CLASSES[info.reason] ?? KvError;
-  return new Class(info.reason, err.code, details, address, info.metadata, notSent);
+  return errorOf(info?.reason ?? '', err.code, err.details || err.message, address, info?.metadata, notSent);
+}
+
+/**
+ * The typed error for a failure with this reason (an ErrorInfo's, or a
+ * Pipeline operation's); with no reason, a KvError named by the status.
+ */
+export function errorOf(
+  reason: string,
+  code: number,
+  details: string,
+  address: string,
+  metadata: Readonly<Record<string, string>> = {},
+  notSent = false,
+): KvError {
+  if (reason === '') return new KvError(status[code] ?? String(code), code, details, address, {}, notSent);
+  const Class = CLASSES[reason] ?? KvError;
+  return new Class(reason, code, details, address, metadata, notSent);
 }

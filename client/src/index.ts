@@ -3,3 +3,4 @@ export * from './client.js';
 export * from './admin.js';
 export * from './errors.js';
 export { mayResend, type CallKind } from './retry.js';
+export * from './pipeline.js';

@@ -57,6 +57,8 @@ export class KvNode {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private draining = false;
   private stopping: Promise<void> | undefined;
+  /** Aborted as the node stops: open Pipeline streams close once their operations are answered. */
+  private readonly stopSignal = new AbortController();
   private gauges: NodeJS.Timeout | undefined;
 
   constructor(
@@ -216,6 +218,7 @@ export class KvNode {
       {
         coordinator: this.coordinator,
         limits: cfg,
+        stopping: this.stopSignal.signal,
         clusterInfo: () => this.clusterInfo(),
       },
       this.health,
@@ -254,6 +257,7 @@ export class KvNode {
     const left = (): number => Math.max(0, deadline - performance.now());
     this.health.setStatus('', 'NOT_SERVING');
     this.coordinator?.close();
+    this.stopSignal.abort();
     if (this.gauges) clearInterval(this.gauges);
     await shutdownGrpc(this.clientSrv, left() * 0.6);
     this.antiEntropy?.stop();

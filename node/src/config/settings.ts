@@ -193,7 +193,15 @@ export const SETTINGS = [
     kind: 'int',
     default: '1000',
     min: 1,
-    help: 'most keys in one MGet/MSet',
+    help: 'most keys in one MGet/MSet, and most operations in one Pipeline frame',
+  },
+  {
+    key: 'maxFrameBytes',
+    env: 'KVRING_MAX_FRAME_BYTES',
+    kind: 'bytes',
+    default: '4Mi',
+    min: 1024,
+    help: 'largest Pipeline request frame (encoded); a frame must fit at least one operation, so keep it above KVRING_MAX_VALUE_BYTES',
   },
   {
     key: 'postgresUrl',

@@ -9,43 +9,36 @@ import type {
   GetRequest as CacheGet,
   SetRequest as CacheSet,
 } from '../gen/cache/cache.js';
-import {
-  Source as WireSource,
-  type AdminServiceServer,
-  type ClusterInfoResponse,
-  type DeleteRequest,
-  type GetRequest,
-  type KVServiceServer,
-  type MGetRequest,
-  type MSetRequest,
-  type SetRequest,
+import type {
+  AdminServiceServer,
+  ClusterInfoResponse,
+  DeleteRequest,
+  GetRequest,
+  KVServiceServer,
+  MGetRequest,
+  MSetRequest,
+  SetRequest,
 } from '../gen/kvring/v1/kvring.js';
-import type { Coordinator, Source } from '../cluster/coordinator.js';
+import type { Coordinator } from '../cluster/coordinator.js';
 import { AdminNotOnClientPortError } from '../errors.js';
 import { checkBatch, type Limits } from '../limits.js';
 import { toWireError } from './status-details.js';
+import { pipelineHandler, type PipelineLimits } from './pipeline.js';
 import { unary, type UnaryContext } from './unary.js';
+import { getResponseOf } from './wire.js';
 
 export interface ClientServiceDeps {
   readonly coordinator: Coordinator;
-  readonly limits: Limits;
+  readonly limits: Limits & PipelineLimits;
+  /** Aborted when the node stops: open Pipeline streams finish their operations and close. */
+  readonly stopping?: AbortSignal;
   clusterInfo(): ClusterInfoResponse;
 }
-
-const SOURCES: Record<Source, WireSource> = {
-  memory: WireSource.SOURCE_MEMORY,
-  postgres: WireSource.SOURCE_POSTGRES,
-  legacy: WireSource.SOURCE_LEGACY,
-  miss: WireSource.SOURCE_UNSPECIFIED,
-};
 
 export function kvService(ctx: UnaryContext, deps: ClientServiceDeps): KVServiceServer {
   const { coordinator: c, limits } = deps;
   return {
-    get: unary(ctx, 'Get', async (req: GetRequest) => {
-      const r = await c.get(req.key);
-      return { found: r.found, value: r.value, version: r.version, source: SOURCES[r.source] };
-    }),
+    get: unary(ctx, 'Get', async (req: GetRequest) => getResponseOf(await c.get(req.key))),
     set: unary(ctx, 'Set', async (req: SetRequest) => ({
       version: await c.set(req.key, req.value, req.ttlMs, {
         expectedVersion: req.expectedVersion,
@@ -81,6 +74,7 @@ export function kvService(ctx: UnaryContext, deps: ClientServiceDeps): KVService
       };
     }),
     clusterInfo: unary(ctx, 'ClusterInfo', () => Promise.resolve(deps.clusterInfo())),
+    pipeline: pipelineHandler(ctx, { coordinator: c, limits, stopping: deps.stopping }),
   };
 }
 

@@ -12,15 +12,11 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { CacheServiceService } from '../gen/cache/cache.js';
-import {
-  AdminServiceService,
-  KVServiceService,
-  type DrainRequest,
-  type DrainResponse,
-} from '../gen/kvring/v1/kvring.js';
+import { AdminServiceService, type DrainRequest, type DrainResponse } from '../gen/kvring/v1/kvring.js';
 import { PeerServiceService, type PeerServiceServer } from '../gen/kvring/v1/peer.js';
 import { adminService } from './admin-service.js';
 import { cacheService, kvService, refusedAdminService, type ClientServiceDeps } from './client-service.js';
+import { kvServiceDefinition } from './pipeline.js';
 import type { UnaryContext } from './unary.js';
 
 const SERVER_OPTIONS = {
@@ -53,7 +49,7 @@ export function clientServer(
   health: HealthImplementation,
 ): Server {
   const server = new Server(SERVER_OPTIONS);
-  server.addService(KVServiceService, kvService(ctx, deps));
+  server.addService(kvServiceDefinition, kvService(ctx, deps));
   server.addService(AdminServiceService, refusedAdminService(ctx));
   server.addService(CacheServiceService, cacheService(ctx, deps));
   health.addToServer(server);

@@ -21,7 +21,8 @@ export interface Security {
   readonly peerServer: ServerCredentials;
   readonly peerClient: ChannelCredentials;
   readonly authorize:
-    ((call: ServerUnaryCall<unknown, unknown>) => UnauthenticatedError | undefined) | undefined;
+    | ((call: Pick<ServerUnaryCall<unknown, unknown>, 'metadata'>) => UnauthenticatedError | undefined)
+    | undefined;
 }
 
 function read(path: string, setting: string): Buffer {

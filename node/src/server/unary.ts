@@ -12,26 +12,45 @@ export interface UnaryContext {
   readonly metrics: NodeMetrics;
   readonly log: Logger;
   /** Returns the error when the call must be refused (authentication). */
-  readonly authorize?: (call: ServerUnaryCall<unknown, unknown>) => UnauthenticatedError | undefined;
+  readonly authorize?: (
+    call: Pick<ServerUnaryCall<unknown, unknown>, 'metadata'>,
+  ) => UnauthenticatedError | undefined;
 }
 
 const CODE_NAMES: string[] = [];
 for (const [name, value] of Object.entries(status)) if (typeof value === 'number') CODE_NAMES[value] = name;
+
+/** The request counter (by status code) and latency timer of one method; label lookups cached. */
+export interface MethodMetrics {
+  count(code: status): void;
+  /** Records the latency of a request that started at `start` (performance.now()). */
+  observe(start: number): void;
+}
+
+export function methodMetrics(metrics: NodeMetrics, method: string): MethodMetrics {
+  const timer = metrics.requestDuration.labels(method);
+  const byCode = new Map<status, ReturnType<typeof metrics.requests.labels>>();
+  return {
+    count(code) {
+      let c = byCode.get(code);
+      if (c === undefined)
+        byCode.set(code, (c = metrics.requests.labels(method, CODE_NAMES[code] ?? String(code))));
+      c.inc();
+    },
+    observe(start) {
+      timer.observe((performance.now() - start) / 1000);
+    },
+  };
+}
 
 export function unary<Req, Res>(
   ctx: UnaryContext,
   method: string,
   fn: (req: Req) => Promise<Res>,
 ): handleUnaryCall<Req, Res> {
-  const { metrics, log } = ctx;
-  const timer = metrics.requestDuration.labels(method);
-  const byCode = new Map<status, ReturnType<typeof metrics.requests.labels>>();
-  const count = (code: status): void => {
-    let c = byCode.get(code);
-    if (c === undefined)
-      byCode.set(code, (c = metrics.requests.labels(method, CODE_NAMES[code] ?? String(code))));
-    c.inc();
-  };
+  const { log } = ctx;
+  const m = methodMetrics(ctx.metrics, method);
+  const count = (code: status): void => m.count(code);
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     const denied = ctx.authorize?.(call);
     if (denied !== undefined) {
@@ -43,12 +62,12 @@ export function unary<Req, Res>(
     const start = performance.now();
     fn(call.request).then(
       (res) => {
-        timer.observe((performance.now() - start) / 1000);
+        m.observe(start);
         count(status.OK);
         callback(null, res);
       },
       (err: Error) => {
-        timer.observe((performance.now() - start) / 1000);
+        m.observe(start);
         const wire = toWireError(err);
         count(wire.code);
         if (wire.code === status.INTERNAL) log.error({ err, method }, 'request failed');
