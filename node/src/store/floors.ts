@@ -12,19 +12,33 @@
 // This works only because PostgreSQL assigns versions from one sequence for
 // all keys (see DurableStore in cluster/coordinator.ts): a watermark over
 // versions means the same thing for every key.
-import { floorBytes } from './accounting.js';
+import { FLOOR_OVERHEAD_BYTES, floorBytes } from './accounting.js';
+import { linkFront, unlink } from './list.js';
 
 export interface Floor {
   /** The newest version the store held (or was told of) and let go. */
   readonly version: number;
   /** That version expired: the same version must not come back either. */
   readonly expired: boolean;
-  readonly size: number;
+}
+
+/** A floor in the table: a node of the circular list (head side = most recently set). */
+class Node implements Floor {
+  prev: Node = this;
+  next: Node = this;
+  constructor(
+    readonly key: string,
+    public version: number,
+    public expired: boolean,
+    readonly size: number,
+  ) {}
 }
 
 export class Floors {
-  // Map order is the eviction order: a floor set again is moved to the end.
-  private readonly map = new Map<string, Floor>();
+  // Eviction order is kept by an intrusive list, not by Map order: taking the
+  // first entry of a Map that has had many deletions walks over their holes.
+  private readonly map = new Map<string, Node>();
+  private readonly head = new Node('', 0, false, 0);
   private used = 0;
   private lostVersion = 0;
 
@@ -52,39 +66,43 @@ export class Floors {
    * Remembers that `key` let `version` go (expired: it expired). An existing
    * higher floor is kept; an equal one keeps its expired mark. May drop the
    * oldest floors to stay within the cap. Returns whether the floor changed.
+   * keyBytes: the key's UTF-8 length, when the caller knows it.
    */
-  set(key: string, version: number, expired: boolean): boolean {
+  set(key: string, version: number, expired: boolean, keyBytes = -1): boolean {
     const prev = this.map.get(key);
     if (prev !== undefined) {
       if (prev.version > version || (prev.version === version && (prev.expired || !expired))) return false;
-      this.delete(key);
+      prev.version = version;
+      prev.expired = expired;
+      unlink(prev);
+      linkFront(this.head, prev);
+      return true;
     }
-    const size = prev?.size ?? floorBytes(key);
+    const size = keyBytes < 0 ? floorBytes(key) : keyBytes + FLOOR_OVERHEAD_BYTES;
     if (size > this.capBytes) {
       this.raise(version);
       return true;
     }
     while (this.used + size > this.capBytes && this.dropOldest());
-    this.map.set(key, { version, expired, size });
+    const node = new Node(key, version, expired, size);
+    this.map.set(key, node);
+    linkFront(this.head, node);
     this.used += size;
     return true;
   }
 
   delete(key: string): void {
     const f = this.map.get(key);
-    if (f === undefined) return;
-    this.map.delete(key);
-    this.used -= f.size;
+    if (f !== undefined) this.remove(f);
   }
 
   /** Drops the least recently set floor, raising the watermark. False when there is none. */
   dropOldest(): boolean {
-    for (const [key, f] of this.map) {
-      this.delete(key);
-      this.raise(f.version);
-      return true;
-    }
-    return false;
+    const f = this.head.prev;
+    if (f === this.head) return false;
+    this.remove(f);
+    this.raise(f.version);
+    return true;
   }
 
   /** Forgets every floor, and with them every version up to `upTo`. */
@@ -92,7 +110,15 @@ export class Floors {
     for (const f of this.map.values()) this.raise(f.version);
     this.raise(upTo);
     this.map.clear();
+    this.head.next = this.head;
+    this.head.prev = this.head;
     this.used = 0;
+  }
+
+  private remove(f: Node): void {
+    unlink(f);
+    this.map.delete(f.key);
+    this.used -= f.size;
   }
 
   private raise(version: number): void {

@@ -34,6 +34,7 @@ import {
 } from './accounting.js';
 import { Slot, detach, isExpired, type Entry } from './entry.js';
 import { Floors } from './floors.js';
+import { linkFront, unlink } from './list.js';
 
 export type { Entry };
 
@@ -128,8 +129,8 @@ export class MemoryStore {
       return undefined;
     }
     if (this.head.next !== s) {
-      this.unlink(s);
-      this.linkFront(s);
+      unlink(s);
+      linkFront(this.head, s);
     }
     return s;
   }
@@ -188,6 +189,7 @@ export class MemoryStore {
       }
     }
     let unverified: boolean;
+    let floored = false; // a floor to delete once the write is stored
     if (held !== undefined) {
       if (version <= held.version) return false;
       unverified = held.unverified && version <= this.floors.lost;
@@ -195,7 +197,8 @@ export class MemoryStore {
       const floor = this.floors.get(key);
       if (floor !== undefined && (version < floor.version || (version === floor.version && floor.expired)))
         return false;
-      unverified = floor === undefined && version <= this.floors.lost;
+      floored = floor !== undefined;
+      unverified = !floored && version <= this.floors.lost;
     }
 
     const stored = value === null ? null : detach(value);
@@ -214,13 +217,13 @@ export class MemoryStore {
     if (held !== undefined) {
       // Replaced, not evicted: leave the Map slot where it is (set below
       // overwrites it in place) and only take it out of the accounting.
-      this.unlink(held);
+      unlink(held);
       this.usedBytes -= held.size;
-    } else this.floors.delete(key);
+    } else if (floored) this.floors.delete(key);
     this.fit(size);
     const slot = new Slot(key, stored, version, tombstone, expiresAt, size, unverified);
     this.map.set(key, slot);
-    this.linkFront(slot);
+    linkFront(this.head, slot);
     this.usedBytes += size;
     return true;
   }
@@ -322,23 +325,8 @@ export class MemoryStore {
     return Math.max(1, Math.ceil(entry.expiresAt - this.now()));
   }
 
-  private linkFront(s: Slot): void {
-    const first = this.head.next;
-    s.prev = this.head;
-    s.next = first;
-    first.prev = s;
-    this.head.next = s;
-  }
-
-  private unlink(s: Slot): void {
-    s.prev.next = s.next;
-    s.next.prev = s.prev;
-    s.prev = s;
-    s.next = s;
-  }
-
   private remove(s: Slot): void {
-    this.unlink(s);
+    unlink(s);
     this.map.delete(s.key);
     this.usedBytes -= s.size;
   }
@@ -375,7 +363,11 @@ export class MemoryStore {
    */
   private forget(s: Slot, expired: boolean): void {
     this.remove(s);
-    if (!s.unverified) this.floors.set(s.key, s.version, expired);
+    if (s.unverified) return;
+    // The key's bytes, from the entry's accounted size (no second UTF-8 count).
+    const keyBytes =
+      s.size - ENTRY_OVERHEAD_BYTES - (s.value === null ? 0 : s.value.length + VALUE_OVERHEAD_BYTES);
+    this.floors.set(s.key, s.version, expired, keyBytes);
   }
 
   private evict(s: Slot): void {
