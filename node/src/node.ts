@@ -291,11 +291,11 @@ export class KvNode {
     // coordinator may have died, are still picked up.
     const start: ChangeCursor = { at: new Date(Date.now() - 60_000).toISOString(), key: '' };
     return {
-      versions: (keys) => pg().versions(keys),
+      versions: (keys) => pg().newest(keys),
       readMany: (keys) => pg().readMany(keys),
       changedSince: async (cursor, limit) => {
         const page = await pg().changedSince(cursor ?? start, limit);
-        return { rows: [...page.rows], cursor: page.next };
+        return { rows: [...page.rows], expired: [...page.expired], cursor: page.next };
       },
     };
   }

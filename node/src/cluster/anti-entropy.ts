@@ -5,6 +5,11 @@
 //   before replicating still reaches every replica;
 // - held keys: versions of what this node holds, compared in batches, and
 //   newer rows (values or tombstones) applied.
+// A key whose newest version is a value whose TTL passed converges too: the
+// replica gets an expiry marker of that version (MemoryStore.fence), so a
+// replica that missed a TTL overwrite drops its older value instead of
+// keeping it forever. Converged: every replica holds the newest version or
+// nothing.
 // The replica's own incarnation never changes while it runs, so values read
 // from PostgreSQL after the round started can always be applied.
 import type { Logger } from '../log.js';
@@ -13,11 +18,26 @@ import type { Ring } from '@kvring/client/ring';
 import type { MemoryStore } from '../store/memory-store.js';
 import type { DurableRow } from './coordinator.js';
 
+/** A key's newest version in PostgreSQL; expired: it is a value whose TTL passed. */
+export interface NewestVersion {
+  readonly version: number;
+  readonly expired: boolean;
+}
+
 export interface AntiEntropySource<C> {
-  versions(keys: readonly string[]): Promise<Map<string, number>>;
+  /** The newest version of each key that has a row, expired or not. */
+  versions(keys: readonly string[]): Promise<Map<string, NewestVersion>>;
+  /** Live rows of the keys that have one. */
   readMany(keys: readonly string[]): Promise<Map<string, DurableRow>>;
-  /** Rows changed after `cursor` (all rows changed from now on when undefined), oldest first. */
-  changedSince(cursor: C | undefined, limit: number): Promise<{ rows: DurableRow[]; cursor: C | undefined }>;
+  /**
+   * Changes after `cursor` (all changes from now on when undefined), oldest
+   * first, at most `limit` in all: live rows, and the versions of rows that
+   * had expired by the scan.
+   */
+  changedSince(
+    cursor: C | undefined,
+    limit: number,
+  ): Promise<{ rows: DurableRow[]; expired: Array<{ key: string; version: number }>; cursor: C | undefined }>;
 }
 
 const BATCH = 500;
@@ -70,10 +90,19 @@ export class AntiEntropy<C> {
     let repaired = 0;
     const ring = this.ring();
     for (let page = 0; page < MAX_PAGES; page++) {
-      const { rows, cursor } = await this.source.changedSince(this.cursor, BATCH);
+      const { rows, expired, cursor } = await this.source.changedSince(this.cursor, BATCH);
       this.cursor = cursor;
       for (const row of rows) if (ring.isReplica(row.key, this.self, this.n) && this.apply(row)) repaired++;
-      if (rows.length < BATCH) break;
+      // Only keys held: a floor for every expired key in the scan would crowd
+      // out the floors of evicted keys.
+      for (const e of expired)
+        if (
+          this.store.peek(e.key) !== undefined &&
+          ring.isReplica(e.key, this.self, this.n) &&
+          this.fence(e.key, e.version)
+        )
+          repaired++;
+      if (rows.length + expired.length < BATCH) break;
     }
     return repaired;
   }
@@ -86,7 +115,14 @@ export class AntiEntropy<C> {
       const slice = held.slice(i, i + BATCH);
       const pg = await this.source.versions(slice.map(([k]) => k));
       const batch: string[] = [];
-      for (const [key, version] of slice) if ((pg.get(key) ?? 0) > version) batch.push(key);
+      for (const [key, version] of slice) {
+        const newest = pg.get(key);
+        if (newest === undefined) continue;
+        // Held at or below an expired newest version: that version or an older one; neither may stay.
+        if (newest.expired) {
+          if (newest.version >= version && this.fence(key, newest.version)) repaired++;
+        } else if (newest.version > version) batch.push(key);
+      }
       if (batch.length === 0) continue;
       const rows = await this.source.readMany(batch);
       for (const row of rows.values()) if (this.apply(row)) repaired++;
@@ -102,6 +138,12 @@ export class AntiEntropy<C> {
       row.tombstone,
       row.ttlMs,
     );
+    if (ok) this.metrics.antiEntropyRepairs.inc();
+    return ok;
+  }
+
+  private fence(key: string, version: number): boolean {
+    const ok = this.store.fence(key, version);
     if (ok) this.metrics.antiEntropyRepairs.inc();
     return ok;
   }

@@ -30,7 +30,8 @@ export interface WriteCondition {
  * Contract: versions are globally increasing across keys; a write that
  * starts after another write's commit gets a higher version. (One
  * PostgreSQL sequence, drawn after the row lock; replica floors and the
- * regression check rely on it.)
+ * regression check rely on it: MemoryStore's lostFloor is one watermark
+ * over versions of all keys, which per-key counters would make meaningless.)
  */
 export interface DurableStore {
   /** Resolves with the new version only after the write committed. */
@@ -154,12 +155,16 @@ export class Coordinator {
     let winner: Winner | undefined = best >= 0 ? answers[best]!.result : undefined;
     let source: Source = 'memory';
     // A miss is not a tombstone: the replica may have evicted the key or
-    // restarted. Only PostgreSQL can say whether a newer version exists.
-    if (answers.some((a) => !a.result.found)) {
+    // restarted. An unverified answer was stored after the replica forgot
+    // the key's history, so it may be older than what it once held. Only
+    // PostgreSQL can say whether a newer version exists.
+    if (answers.some((a) => !a.result.found || a.result.unverified)) {
       const { row, version } = await this.deps.durable.readCurrent(key);
-      if (row === undefined && winner !== undefined && version > winner.version) {
-        // The newest version expired; what a replica holds is older still
-        // (a late replication or a paused replica that kept a fresh TTL).
+      if (row === undefined && winner !== undefined && version >= winner.version) {
+        // The newest version expired; what a replica holds is that version
+        // (a late frame or another clock gave it a longer life) or older (a
+        // replica that missed the overwrite). Neither may be served.
+        this.fenceExpired(key, version, prefs, incs, answers);
         this.deps.metrics.hits.inc({ source: 'miss' });
         return NOT_FOUND;
       }
@@ -462,6 +467,32 @@ export class Coordinator {
     }
   }
 
+  /**
+   * Sends an expiry marker of `version` (the key's newest, expired) to the
+   * read set's replicas that still hold a value, so they drop it and keep
+   * the version as a floor: a replica that missed a TTL overwrite would
+   * otherwise keep its older value forever. Best effort, not awaited: the
+   * read's answer does not depend on it; failures leave hints, and
+   * anti-entropy fences the rest.
+   */
+  private fenceExpired(
+    key: string,
+    version: number,
+    prefs: readonly ReplicaHandle[],
+    incs: readonly string[],
+    answers: readonly Answer[],
+  ): void {
+    const targets: ReplicaHandle[] = [];
+    const targetIncs: string[] = [];
+    for (let i = 0; i < prefs.length; i++)
+      if (answers.some((a) => a.handle === prefs[i] && a.result.found)) {
+        targets.push(prefs[i]!);
+        targetIncs.push(incs[i]!);
+      }
+    const w: WriteRequest = { key, value: null, version, tombstone: false, ttlMs: 0, expired: true };
+    void this.replicate(w, targets, targetIncs, 0, WriteCause.WRITE_CAUSE_REPAIR);
+  }
+
   private async readThrough(key: string, prefs: readonly ReplicaHandle[]): Promise<GetResult> {
     const primary = prefs.find((h) => h.up);
     if (primary === undefined) throw new QuorumError('no replica of this key is up');
@@ -524,5 +555,6 @@ function result(
     message: '',
     code: 0,
     fromLegacy,
+    unverified: false,
   };
 }

@@ -141,6 +141,13 @@ export class Handoff {
     const { store } = this.d;
     const e = store.peek(key);
     if (e === undefined) return;
+    // An unverified entry may be older than a version this node once held:
+    // the receiver would take it for current. The owner reads PostgreSQL on
+    // a miss instead.
+    if (e.unverified) {
+      if (!ring.isReplica(key, this.d.self, this.d.n)) store.drop(key);
+      return;
+    }
     const w: WriteRequest = {
       key,
       value: e.value,

@@ -4,7 +4,9 @@
 // by anti-entropy and by reads falling back to PostgreSQL. Each hint keeps
 // the member's incarnation captured before the write committed; if the
 // member restarted since, replaying could make it go back in time, so such
-// hints are dropped.
+// hints are dropped. A hint whose TTL ran out is not dropped but replayed as
+// an expiry marker: the member missed that version, may still hold an older
+// value without a TTL, and must drop it (and never take it back).
 import type { NodeMetrics } from '../metrics.js';
 import type { WriteRequest } from './replica.js';
 
@@ -54,7 +56,11 @@ export class Hints {
     this.report(member, m);
   }
 
-  /** Up to `max` of the member's oldest hints still within the age bound, removed from the store. */
+  /**
+   * Up to `max` of the member's oldest hints still within the age bound,
+   * removed from the store; those whose TTL ran out come back as expiry
+   * markers of their version.
+   */
   take(member: string, max: number): Hint[] {
     const m = this.members.get(member);
     if (m === undefined) return [];
@@ -65,11 +71,12 @@ export class Hints {
       this.remove(m, h);
       // A TTL runs from the write, not from the replay: hand over what is left of it.
       const left = h.ttlMs > 0 ? h.ttlMs - (now - h.at) : 0;
-      if (h.at < oldest || (h.ttlMs > 0 && left <= 0)) {
+      if (h.at < oldest) {
         this.metrics?.hints.inc({ outcome: 'dropped' });
         continue;
       }
-      out.push(h.ttlMs > 0 ? { ...h, ttlMs: Math.ceil(left) } : h);
+      if (h.ttlMs > 0 && left <= 0) out.push(expiryMarker(h));
+      else out.push(h.ttlMs > 0 ? { ...h, ttlMs: Math.ceil(left) } : h);
       if (out.length >= max) break;
     }
     this.report(member, m);
@@ -136,4 +143,9 @@ export class Hints {
     this.metrics?.hintsPending.set({ member }, m.byKey.size);
     this.metrics?.hintsPendingBytes.set({ member }, m.bytes);
   }
+}
+
+/** The hint turned into an expiry marker of its version (see WriteRequest.expired). */
+function expiryMarker(h: Hint): Hint {
+  return { ...h, value: null, tombstone: false, ttlMs: 0, expired: true };
 }

@@ -23,7 +23,7 @@ export class LocalHandle implements ReplicaHandle {
   }
 
   write(w: WriteRequest, incarnation: string, _cause: WriteCause): Promise<PeerResult> {
-    return Promise.resolve(this.replica.write(0, w, incarnation));
+    return Promise.resolve(this.replica.write(0, w, incarnation, w.expired === true));
   }
 
   legacyFetch(key: string): Promise<PeerResult> {

@@ -18,6 +18,7 @@ export class LocalReplica {
     private readonly view?: RingView,
   ) {}
 
+  /** The held entry; `unverified` tells the coordinator not to believe it without PostgreSQL. */
   read(id: number, key: string): PeerResult {
     const e = this.store.get(key);
     // A copy of a key this node does not own, or gained in a change still
@@ -25,7 +26,7 @@ export class LocalReplica {
     if (e === undefined || (this.view !== undefined && !this.view.trusts(key)))
       return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, '');
     const ttl = e.expiresAt === 0 ? 0 : Math.max(1, Math.ceil(e.expiresAt - this.now()));
-    return result(
+    const r = result(
       id,
       PeerStatus.PEER_STATUS_OK,
       true,
@@ -36,6 +37,8 @@ export class LocalReplica {
       false,
       '',
     );
+    r.unverified = e.unverified;
+    return r;
   }
 
   /**
@@ -43,8 +46,12 @@ export class LocalReplica {
    * what is held. A write for an earlier incarnation was captured before this
    * process started and may be older than what a quorum acknowledged since:
    * applying it could make this replica go back in time.
+   *
+   * expired: `op` is an expiry marker (PEER_OP_KIND_EXPIRE): its version
+   * expired, so what is held at or below it is dropped (MemoryStore.fence)
+   * and nothing is stored.
    */
-  write(id: number, op: PeerOp | WriteLike, incarnation: string): PeerResult {
+  write(id: number, op: PeerOp | WriteLike, incarnation: string, expired = false): PeerResult {
     if (incarnation !== this.incarnation)
       return result(
         id,
@@ -69,6 +76,10 @@ export class LocalReplica {
         false,
         `not an owner in view ${this.view.ring.ringHash}`,
       );
+    if (expired) {
+      const fenced = this.store.fence(op.key, op.version);
+      return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, op.version, false, 0, fenced, '');
+    }
     const applied = this.store.apply(
       op.key,
       op.tombstone ? null : (op.value ?? EMPTY),
@@ -78,7 +89,8 @@ export class LocalReplica {
     );
     // Not applied: report the version held, so a coordinator can tell a
     // newer write from PostgreSQL having lost commits (regression.ts).
-    const version = applied ? op.version : (this.store.peek(op.key)?.version ?? op.version);
+    // A write refused by a floor reports the floor: the replica held that version.
+    const version = applied ? op.version : (this.store.knownVersion(op.key) ?? op.version);
     return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, version, op.tombstone, 0, applied, '');
   }
 }
@@ -114,5 +126,6 @@ export function result(
     message,
     code: 0,
     fromLegacy: false,
+    unverified: false,
   };
 }

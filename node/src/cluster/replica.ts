@@ -11,6 +11,12 @@ export interface WriteRequest {
   readonly tombstone: boolean;
   /** Remaining time to live; 0 = none. */
   readonly ttlMs: number;
+  /**
+   * An expiry marker (value null, tombstone false, ttlMs 0): `version`
+   * expired; the replica drops what it holds at or below it and keeps the
+   * version as a floor (MemoryStore.fence). Sent as PEER_OP_KIND_EXPIRE.
+   */
+  readonly expired?: boolean;
 }
 
 export interface ReplicaHandle {

@@ -108,7 +108,7 @@ export class PeerConnection implements ReplicaHandle {
   write(w: WriteRequest, incarnation: string, cause: WriteCause): Promise<PeerResult> {
     return this.send(
       op(
-        PeerOpKind.PEER_OP_KIND_WRITE,
+        w.expired === true ? PeerOpKind.PEER_OP_KIND_EXPIRE : PeerOpKind.PEER_OP_KIND_WRITE,
         w.key,
         w.value ?? EMPTY,
         w.version,

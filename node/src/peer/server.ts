@@ -95,7 +95,8 @@ class StreamHandler {
           results.push(replica.read(o.id, o.key));
           break;
         case PeerOpKind.PEER_OP_KIND_WRITE:
-          results.push(replica.write(o.id, o, o.incarnation));
+        case PeerOpKind.PEER_OP_KIND_EXPIRE:
+          results.push(replica.write(o.id, o, o.incarnation, o.kind === PeerOpKind.PEER_OP_KIND_EXPIRE));
           break;
         case PeerOpKind.PEER_OP_KIND_PING:
           results.push(result(o.id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, ''));

@@ -91,6 +91,9 @@ export function statements(t: string, seq: string, idem: string) {
 
     versions: `SELECT key, version FROM ${t} WHERE key = ANY($1::text[]) AND ${LIVE}`,
 
+    /** The newest version of each key, live or not; expired: a value whose TTL passed (anti-entropy). */
+    newest: `SELECT key, version, (NOT tombstone AND NOT ${LIVE}) AS expired FROM ${t} WHERE key = ANY($1::text[])`,
+
     /**
      * Read-through insert: writes $2 only where no live row exists (absent,
      * or expired and not a tombstone); a live row or any tombstone is left

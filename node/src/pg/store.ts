@@ -260,6 +260,17 @@ export class PgStore implements VersionedStore {
     return out;
   }
 
+  async newest(keys: readonly string[]): Promise<Map<string, { version: number; expired: boolean }>> {
+    const unique = distinctKeys(keys);
+    const out = new Map<string, { version: number; expired: boolean }>();
+    if (unique.length === 0) return out;
+    const res = await this.run('versions', 'version lookup', (c) =>
+      c.query<{ key: string; version: string; expired: boolean }>(this.sql.newest, [unique]),
+    );
+    for (const r of res.rows) out.set(r.key, { version: Number(r.version), expired: r.expired });
+    return out;
+  }
+
   async hydrate(key: string, value: Buffer, ttlMs: number): Promise<Row> {
     checkKey(key);
     checkTtl(ttlMs);
@@ -289,6 +300,9 @@ export class PgStore implements VersionedStore {
     const last = res.rows[res.rows.length - 1];
     return {
       rows: res.rows.filter((r) => !r.expired).map((r) => this.row(r)),
+      expired: res.rows
+        .filter((r) => r.expired && !r.tombstone)
+        .map((r) => ({ key: r.key, version: Number(r.version) })),
       next: last ? { at: last.cursor_at, key: last.key } : cursor,
       done: res.rows.length < limit,
     };

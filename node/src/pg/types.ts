@@ -55,6 +55,8 @@ export const START_CURSOR: ChangeCursor = Object.freeze({ at: '-infinity', key: 
 export interface ChangePage {
   /** Changed rows, tombstones included, expired rows left out. */
   readonly rows: readonly Row[];
+  /** Changed rows that had expired by the scan: key and version only (anti-entropy fences replicas with them). */
+  readonly expired: ReadonlyArray<{ readonly key: string; readonly version: number }>;
   /** Where the next call resumes (equal to the given cursor when nothing new was found). */
   readonly next: ChangeCursor;
   /** True when the scan reached the end (fewer rows than `limit`). */
@@ -80,6 +82,8 @@ export interface VersionedStore {
   readMany(keys: readonly string[]): Promise<Map<string, Row>>;
   /** Versions of the live rows of the keys that have one (for anti-entropy digests). */
   versions(keys: readonly string[]): Promise<Map<string, number>>;
+  /** The newest version of each key that has a row, live or not; expired: a value whose TTL passed. */
+  newest(keys: readonly string[]): Promise<Map<string, { version: number; expired: boolean }>>;
   /**
    * Read-through insert of a value fetched from the legacy API: stored only
    * when the key has no live row (absent, or expired), never over a newer

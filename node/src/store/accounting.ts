@@ -31,3 +31,17 @@ export function entryBytes(key: string, value: Buffer | null): number {
   const keyBytes = Buffer.byteLength(key, 'utf8') + ENTRY_OVERHEAD_BYTES;
   return value === null ? keyBytes : keyBytes + value.length + VALUE_OVERHEAD_BYTES;
 }
+
+// A floor (floors.ts: what the store remembers of an entry that left it) is
+// a Map entry, a small object (version, expired flag, size) and the key
+// string. By the tombstone figure above (~156 B beyond the key for a Map
+// entry, an 8-field object and the key's header), dropping five fields
+// leaves ~116 B; the constant sits just above.
+
+/** Per-floor cost beyond the key's bytes. Below ENTRY_OVERHEAD_BYTES, so evicting an entry for its floor always frees bytes. */
+export const FLOOR_OVERHEAD_BYTES = 128;
+
+/** Bytes a floor is accounted. */
+export function floorBytes(key: string): number {
+  return Buffer.byteLength(key, 'utf8') + FLOOR_OVERHEAD_BYTES;
+}

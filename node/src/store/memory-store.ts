@@ -4,33 +4,44 @@
 // The one rule that matters for correctness is in apply(): a write is stored
 // only if its version is higher than the version held, so a replica never
 // goes back in time (a late hint, a slow stream or a stale repair cannot
-// overwrite a newer value or resurrect a deleted key). Eviction and expiry
-// only ever turn an entry into a miss, which sends the coordinator to
-// PostgreSQL; they never bring an older version back.
+// overwrite a newer value or resurrect a deleted key). The same holds once
+// the entry is gone: an entry that leaves other than by being replaced
+// (eviction, expiry, drop, an oversized newer write) leaves a floor
+// (floors.ts) with its version, and a write into the empty slot below the
+// floor (or at it, when that version expired) is refused. Floors are bounded;
+// past them a write at or below the store-wide `lostFloor` watermark is kept
+// but marked `unverified`, and the coordinator asks PostgreSQL before
+// believing it.
+//
+// CONTRACT: versions come from one sequence for all keys (PostgreSQL's, see
+// DurableStore in cluster/coordinator.ts). The watermark compares versions
+// of different keys, which means something only under that contract.
+//
+// Bytes: entries and floors share maxBytes; floors get at most
+// FLOOR_SHARE of it (a fixed share, so they never crowd values out).
 //
 // Recency is an intrusive doubly-linked list threaded through the entries
 // (head side = most recently used), beside a Map from key to entry. A get
 // relinks two pointers and allocates nothing. (A Map alone, re-inserting on
 // every hit, was measured too: see src/bench/ring-bench.ts and the report.)
 
-import { ENTRY_OVERHEAD_BYTES, VALUE_OVERHEAD_BYTES, entryBytes } from './accounting.js';
+import {
+  ENTRY_OVERHEAD_BYTES,
+  FLOOR_OVERHEAD_BYTES,
+  VALUE_OVERHEAD_BYTES,
+  entryBytes,
+  floorBytes,
+} from './accounting.js';
+import { Slot, detach, isExpired, type Entry } from './entry.js';
+import { Floors } from './floors.js';
+import { linkFront, unlink } from './list.js';
 
-export { ENTRY_OVERHEAD_BYTES, VALUE_OVERHEAD_BYTES, entryBytes };
+export type { Entry };
 
-/**
- * What the store holds for a key. Returned objects are snapshots: a later
- * write to the key stores a new object, it never changes one handed out.
- */
-export interface Entry {
-  /** The value; null for a tombstone. Callers must not modify it. */
-  readonly value: Buffer | null;
-  /** PostgreSQL's version of the write; higher wins. */
-  readonly version: number;
-  /** A delete, kept (until evicted or expired) so it blocks older values. */
-  readonly tombstone: boolean;
-  /** When it expires, in the store's clock (ms); 0 = never. */
-  readonly expiresAt: number;
-}
+export { ENTRY_OVERHEAD_BYTES, FLOOR_OVERHEAD_BYTES, VALUE_OVERHEAD_BYTES, entryBytes, floorBytes };
+
+/** The share of maxBytes floors may use at most (the rest is for entries, and for floors while they fit). */
+export const FLOOR_SHARE = 1 / 8;
 
 export interface MemoryStoreOptions {
   /** The byte budget; bytes (keys + values + per-entry overhead, see accounting.ts) never exceeds it. */
@@ -46,35 +57,7 @@ export interface MemoryStoreOptions {
   readonly onExpire?: (key: string, entry: Entry) => void;
 }
 
-/** An entry plus its place in the recency list and its accounted size. */
-class Slot implements Entry {
-  prev: Slot = this;
-  next: Slot = this;
-  constructor(
-    readonly key: string,
-    readonly value: Buffer | null,
-    readonly version: number,
-    readonly tombstone: boolean,
-    readonly expiresAt: number,
-    readonly size: number,
-  ) {}
-}
-
 const defaultNow = (): number => performance.now();
-
-// A value that is a small view into a much larger ArrayBuffer (a field
-// decoded out of a gRPC frame carrying a whole batch, say) would keep the
-// whole frame alive while being accounted at its own length. Such values are
-// copied; ordinary buffers, including slices of Node's 8 KiB allocation
-// pool, are kept as they are.
-function detach(value: Buffer): Buffer {
-  const backing = value.buffer.byteLength;
-  return backing > Buffer.poolSize && backing > 2 * value.length ? Buffer.from(value) : value;
-}
-
-function isExpired(s: Slot, now: number): boolean {
-  return s.expiresAt !== 0 && s.expiresAt <= now;
-}
 
 export class MemoryStore {
   readonly maxBytes: number;
@@ -84,7 +67,8 @@ export class MemoryStore {
   private readonly map = new Map<string, Slot>();
   // Sentinel of the circular recency list: head.next is the most recently
   // used entry, head.prev the least.
-  private readonly head = new Slot('', null, 0, false, 0, 0);
+  private readonly head = new Slot('', null, 0, false, 0, 0, false);
+  private readonly floors: Floors;
   private usedBytes = 0;
   private evicted = 0;
   private expired = 0;
@@ -95,6 +79,7 @@ export class MemoryStore {
       throw new RangeError(`MemoryStore: maxBytes must be a non-negative integer, got ${opts.maxBytes}`);
     }
     this.maxBytes = opts.maxBytes;
+    this.floors = new Floors(Math.floor(opts.maxBytes * FLOOR_SHARE));
     this.now = opts.now ?? defaultNow;
     this.onEvict = opts.onEvict;
     this.onExpire = opts.onExpire;
@@ -105,9 +90,24 @@ export class MemoryStore {
     return this.map.size;
   }
 
-  /** Bytes accounted to held entries; always <= maxBytes. */
+  /** Bytes accounted to held entries and floors; always <= maxBytes. */
   get bytes(): number {
-    return this.usedBytes;
+    return this.usedBytes + this.floors.bytes;
+  }
+
+  /** Bytes accounted to floors alone; always <= maxBytes * FLOOR_SHARE. */
+  get floorBytes(): number {
+    return this.floors.bytes;
+  }
+
+  /** Keys the store holds a floor for (no entry, a remembered version). */
+  get floorCount(): number {
+    return this.floors.size;
+  }
+
+  /** Every version at or below this may have been forgotten for some key without a floor. */
+  get lostFloor(): number {
+    return this.floors.lost;
   }
 
   /** Entries evicted to make room (LRU, or a held version dropped for an oversized newer one). */
@@ -129,10 +129,15 @@ export class MemoryStore {
       return undefined;
     }
     if (this.head.next !== s) {
-      this.unlink(s);
-      this.linkFront(s);
+      unlink(s);
+      linkFront(this.head, s);
     }
     return s;
+  }
+
+  /** The version held (live), else the key's floor; undefined when the store knows of none. */
+  knownVersion(key: string): number | undefined {
+    return this.peek(key)?.version ?? this.floors.get(key)?.version;
   }
 
   /** Like get, without touching recency. */
@@ -148,13 +153,16 @@ export class MemoryStore {
 
   /**
    * Stores a write if its version is higher than the one held (a held
-   * tombstone included; an expired entry counts as absent). Returns whether
+   * tombstone included). Into an empty slot (absent, or expired): refused
+   * below the key's floor, and at it when that version expired; with no
+   * floor, stored but unverified when at or below lostFloor. Returns whether
    * it was stored. A tombstone has value null; any other write has a Buffer.
    * ttlMs: 0 = never expires.
    *
    * An entry bigger than the whole budget is not stored (false); if an older
    * version of the key was held, it is evicted too, so the replica answers a
-   * miss rather than a version it knows to be stale.
+   * miss rather than a version it knows to be stale, and its version is
+   * kept as the key's floor.
    *
    * The stored value may be a copy of `value` (see detach); either way the
    * caller must not modify `value` afterwards.
@@ -180,12 +188,24 @@ export class MemoryStore {
         held = undefined;
       }
     }
-    if (held !== undefined && version <= held.version) return false;
+    let unverified: boolean;
+    let floored = false; // a floor to delete once the write is stored
+    if (held !== undefined) {
+      if (version <= held.version) return false;
+      unverified = held.unverified && version <= this.floors.lost;
+    } else {
+      const floor = this.floors.get(key);
+      if (floor !== undefined && (version < floor.version || (version === floor.version && floor.expired)))
+        return false;
+      floored = floor !== undefined;
+      unverified = !floored && version <= this.floors.lost;
+    }
 
     const stored = value === null ? null : detach(value);
     const size = entryBytes(key, stored);
     if (size > this.maxBytes) {
       if (held !== undefined) this.evict(held);
+      if (!unverified && this.floors.set(key, version, false)) this.fit(0);
       return false;
     }
     let expiresAt = 0;
@@ -197,29 +217,18 @@ export class MemoryStore {
     if (held !== undefined) {
       // Replaced, not evicted: leave the Map slot where it is (set below
       // overwrites it in place) and only take it out of the accounting.
-      this.unlink(held);
+      unlink(held);
       this.usedBytes -= held.size;
-    }
-    while (this.usedBytes + size > this.maxBytes) {
-      const victim = this.head.prev;
-      if (victim === this.head) break; // empty; unreachable since size <= maxBytes
-      if (victim.expiresAt !== 0) {
-        if (now < 0) now = this.now();
-        if (isExpired(victim, now)) {
-          this.expire(victim);
-          continue;
-        }
-      }
-      this.evict(victim);
-    }
-    const slot = new Slot(key, stored, version, tombstone, expiresAt, size);
+    } else if (floored) this.floors.delete(key);
+    this.fit(size);
+    const slot = new Slot(key, stored, version, tombstone, expiresAt, size, unverified);
     this.map.set(key, slot);
-    this.linkFront(slot);
+    linkFront(this.head, slot);
     this.usedBytes += size;
     return true;
   }
 
-  /** Removes key (e.g. a key this node no longer owns). True if a live entry was removed. */
+  /** Removes key (e.g. a key this node no longer owns), keeping its floor. True if a live entry was removed. */
   drop(key: string): boolean {
     const s = this.map.get(key);
     if (s === undefined) return false;
@@ -227,12 +236,36 @@ export class MemoryStore {
       this.expire(s);
       return false;
     }
-    this.remove(s);
+    this.forget(s, false);
     return true;
   }
 
-  /** Removes everything; counts neither evictions nor expirations. */
+  /**
+   * An expiry marker: version `version` of key expired (in PostgreSQL). Drops
+   * what the store holds at or below that version and keeps `version` as an
+   * expired floor, so neither an older value nor the same one comes back. A
+   * newer held version is left alone. Nothing readable is stored: this is not
+   * a delete. Returns whether anything changed.
+   */
+  fence(key: string, version: number): boolean {
+    if (!Number.isSafeInteger(version) || version < 0) {
+      throw new RangeError(`MemoryStore.fence: version must be a non-negative safe integer, got ${version}`);
+    }
+    const held = this.map.get(key);
+    if (held !== undefined) {
+      if (held.version > version && !(held.expiresAt !== 0 && isExpired(held, this.now()))) return false;
+      this.expire(held);
+    }
+    if (!this.floors.set(key, version, true)) return held !== undefined;
+    this.fit(0);
+    return true;
+  }
+
+  /** Removes everything, floors included (lostFloor rises past every version held); counts neither evictions nor expirations. */
   clear(): void {
+    let top = 0;
+    for (const s of this.map.values()) if (s.version > top) top = s.version;
+    this.floors.clear(top);
     this.map.clear();
     this.head.next = this.head;
     this.head.prev = this.head;
@@ -292,35 +325,59 @@ export class MemoryStore {
     return Math.max(1, Math.ceil(entry.expiresAt - this.now()));
   }
 
-  private linkFront(s: Slot): void {
-    const first = this.head.next;
-    s.prev = this.head;
-    s.next = first;
-    first.prev = s;
-    this.head.next = s;
-  }
-
-  private unlink(s: Slot): void {
-    s.prev.next = s.next;
-    s.next.prev = s.prev;
-    s.prev = s;
-    s.next = s;
-  }
-
   private remove(s: Slot): void {
-    this.unlink(s);
+    unlink(s);
     this.map.delete(s.key);
     this.usedBytes -= s.size;
   }
 
-  private evict(s: Slot): void {
+  /**
+   * Evicts least recently used entries (dropping expired ones on the way),
+   * then floors once no entry is left, until `size` more bytes fit. Each
+   * eviction frees more than the floor it leaves (FLOOR_OVERHEAD_BYTES <
+   * ENTRY_OVERHEAD_BYTES), so this ends.
+   */
+  private fit(size: number): void {
+    let now = -1;
+    while (this.usedBytes + this.floors.bytes + size > this.maxBytes) {
+      const victim = this.head.prev;
+      if (victim === this.head) {
+        if (!this.floors.dropOldest()) break; // unreachable while size <= maxBytes
+        continue;
+      }
+      if (victim.expiresAt !== 0) {
+        if (now < 0) now = this.now();
+        if (isExpired(victim, now)) {
+          this.expire(victim);
+          continue;
+        }
+      }
+      this.evict(victim);
+    }
+  }
+
+  /**
+   * Removes s and keeps its version as the key's floor. An unverified entry
+   * leaves none: its version is at or below lostFloor, which already covers
+   * it, and a floor would claim a history the store does not know.
+   */
+  private forget(s: Slot, expired: boolean): void {
     this.remove(s);
+    if (s.unverified) return;
+    // The key's bytes, from the entry's accounted size (no second UTF-8 count).
+    const keyBytes =
+      s.size - ENTRY_OVERHEAD_BYTES - (s.value === null ? 0 : s.value.length + VALUE_OVERHEAD_BYTES);
+    this.floors.set(s.key, s.version, expired, keyBytes);
+  }
+
+  private evict(s: Slot): void {
+    this.forget(s, false);
     this.evicted++;
     this.onEvict?.(s.key, s);
   }
 
   private expire(s: Slot): void {
-    this.remove(s);
+    this.forget(s, true);
     this.expired++;
     this.onExpire?.(s.key, s);
   }

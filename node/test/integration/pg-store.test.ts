@@ -312,8 +312,25 @@ describe('hydrate (read-through)', () => {
   });
 });
 
+describe('newest', () => {
+  it('gives the newest version of each key, live or not, flagging a value whose TTL passed', async () => {
+    const store = await open();
+    const live = await store.write(set('live', 'v'));
+    const short = await store.write(set('short', 'v', 1));
+    await store.write(set('dead', 'v'));
+    const dead = await store.write(del('dead'));
+    await new Promise((r) => setTimeout(r, 20));
+    const got = await store.newest(['live', 'short', 'dead', 'absent']);
+    expect([...got.entries()].sort()).toEqual([
+      ['dead', { version: dead, expired: false }],
+      ['live', { version: live, expired: false }],
+      ['short', { version: short, expired: true }],
+    ]);
+  });
+});
+
 describe('changedSince', () => {
-  it('pages through every changed row once, in (updated_at, key) order, leaving out expired rows', async () => {
+  it('pages through every changed row once, in (updated_at, key) order, expired rows listed apart', async () => {
     const store = await open({ changeSettleMs: 0 });
     const keys = Array.from({ length: 23 }, (_, i) => `p${String(i).padStart(2, '0')}`);
     await Promise.all(keys.map((k) => store.write(set(k, 'v'))));
@@ -321,11 +338,13 @@ describe('changedSince', () => {
     await store.write(set('gone', 'v', 1));
     await new Promise((r) => setTimeout(r, 20));
     const seen: string[] = [];
+    const expired: Array<{ key: string; version: number }> = [];
     let cursor: ChangeCursor = START_CURSOR;
     let pages = 0;
     for (let done = false; !done && pages < 20; pages++) {
       const page = await store.changedSince(cursor, 5);
       seen.push(...page.rows.map((r) => r.key));
+      expired.push(...page.expired);
       cursor = page.next;
       done = page.done;
     }
@@ -333,9 +352,10 @@ describe('changedSince', () => {
     expect(seen.length).toBe(23);
     expect(new Set(seen)).toEqual(new Set(keys));
     expect(seen.indexOf('p03')).toBe(22); // rewritten last, so it comes last
+    expect(expired.map((e) => e.key)).toEqual(['gone']); // anti-entropy fences replicas with it
     // Nothing new: the same cursor comes back.
     const idle = await store.changedSince(cursor, 5);
-    expect(idle).toEqual({ rows: [], next: cursor, done: true });
+    expect(idle).toEqual({ rows: [], expired: [], next: cursor, done: true });
     // A later write shows up after the cursor, with its new version.
     const again = await store.write(set('p10', 'again'));
     const later = await store.changedSince(cursor, 5);

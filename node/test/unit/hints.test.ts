@@ -232,15 +232,16 @@ describe('Hints: bounds hold after a failed replay', () => {
 });
 
 describe('Hints: TTLs', () => {
-  it('hands over only what is left of a TTL, and drops a hint whose TTL ran out before the replay', () => {
+  it('hands over only what is left of a TTL, and turns a hint whose TTL ran out into an expiry marker', () => {
     const { hints, clock } = setup();
     hints.add('b', { ...write('short', 1), ttlMs: 1500 }, 'i');
     hints.add('b', { ...write('long', 1), ttlMs: 60_000 }, 'i');
     hints.add('b', write('forever', 1), 'i');
     clock.t += 2000;
-    expect(hints.take('b', 10).map((h) => [h.key, h.ttlMs])).toEqual([
-      ['long', 58_000],
-      ['forever', 0],
+    expect(hints.take('b', 10).map((h) => [h.key, h.ttlMs, h.expired === true, h.value === null])).toEqual([
+      ['short', 0, true, true],
+      ['long', 58_000, false, false],
+      ['forever', 0, false, false],
     ]);
   });
 });

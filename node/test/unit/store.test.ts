@@ -3,7 +3,10 @@ import {
   ENTRY_OVERHEAD_BYTES,
   MemoryStore,
   VALUE_OVERHEAD_BYTES,
+  FLOOR_OVERHEAD_BYTES,
+  FLOOR_SHARE,
   entryBytes,
+  floorBytes,
   type Entry,
   type MemoryStoreOptions,
 } from '../../src/store/memory-store.js';
@@ -57,13 +60,17 @@ describe('MemoryStore versions', () => {
     expect(store.get('k')).toMatchObject({ version: 3, tombstone: false });
   });
 
-  it('treats an expired entry as absent, so any version may take its place', () => {
+  it('remembers an expired version: neither an older one nor the same one may take its place, a newer one may', () => {
     const { store, clock } = storeWithClock();
     store.apply('k', buf('v9'), 9, false, 100);
     clock.t += 100;
-    expect(store.apply('k', buf('v3'), 3, false, 0)).toBe(true);
-    expect(store.get('k')?.version).toBe(3);
+    expect(store.apply('k', buf('v3'), 3, false, 0)).toBe(false);
+    expect(store.apply('k', buf('v9'), 9, false, 100)).toBe(false);
+    expect(store.get('k')).toBeUndefined();
     expect(store.expirations).toBe(1);
+    expect(store.apply('k', buf('v10'), 10, false, 0)).toBe(true);
+    expect(store.get('k')).toMatchObject({ version: 10, unverified: false });
+    expect(store.floorCount).toBe(0);
   });
 
   it('hands out snapshots: a later write does not change an entry already returned', () => {
@@ -111,7 +118,7 @@ describe('MemoryStore TTL', () => {
     expect(store.expirations).toBe(2);
     expect(expiredKeys).toEqual(['short', 'long']);
     expect(store.size).toBe(1);
-    expect(store.bytes).toBe(entryBytes('forever', buf('f')));
+    expect(store.bytes).toBe(entryBytes('forever', buf('f')) + floorBytes('short') + floorBytes('long'));
   });
 
   it('takes the TTL of each write, a newer write replacing the old expiry', () => {
@@ -132,7 +139,8 @@ describe('MemoryStore TTL', () => {
     store.apply('k', null, 4, true, 20);
     clock.t += 20;
     expect(store.get('k')).toBeUndefined();
-    expect(store.apply('k', buf('older'), 2, false, 0)).toBe(true);
+    expect(store.apply('k', buf('older'), 2, false, 0)).toBe(false);
+    expect(store.apply('k', buf('newer'), 5, false, 0)).toBe(true);
   });
 
   it('reports the TTL left, never rounding a live expiry down to "never"', () => {
@@ -158,7 +166,7 @@ describe('MemoryStore TTL', () => {
     expect(store.size).toBe(5);
     expect(store.expirations).toBe(10);
     expect(store.sweep(100)).toBe(0);
-    expect(store.bytes).toBe(5 * entryBytes('k0', buf('x')));
+    expect(store.bytes).toBe(5 * entryBytes('k0', buf('x')) + 10 * floorBytes('e0'));
   });
 
   it('drop removes a live entry, and treats an expired one as absent', () => {
@@ -170,7 +178,7 @@ describe('MemoryStore TTL', () => {
     clock.t += 5;
     expect(store.drop('b')).toBe(false);
     expect(store.size).toBe(0);
-    expect(store.bytes).toBe(0);
+    expect(store.bytes).toBe(floorBytes('a') + floorBytes('b'));
     expect(store.evictions).toBe(0);
   });
 });
@@ -266,54 +274,75 @@ describe('MemoryStore memory budget', () => {
     expect(store.bytes).toBe(unit);
   });
 
-  it('never exceeds the budget under a random workload, and accounts exactly what it holds', () => {
+  it('never exceeds the budget under a random workload, floors included, and never goes back in time', () => {
     const rand = mulberry32(7);
     const clock = { t: 0 };
     const maxBytes = 64 * 1024;
     const store = new MemoryStore({ maxBytes, now: () => clock.t });
+    // Versions come from one sequence for all keys (the DurableStore contract).
+    let seq = 0;
+    const issued = new Map<string, number[]>(); // versions issued per key, oldest first
     const lastApplied = new Map<string, number>(); // version of the last accepted write per key
-    const nextVersion = new Map<string, number>();
+    const highest = new Map<string, number>(); // highest version the store ever accepted per key
     let violations = 0;
     let wrongVersions = 0;
+    let backInTime = 0;
     let accepted = 0;
+    let unverifiedSeen = 0;
     for (let op = 0; op < 20_000; op++) {
       const key = `key-${Math.floor(rand() * 300)}${rand() < 0.05 ? '\u00e9\u{1F600}' : ''}`;
       const r = rand();
       clock.t += rand() * 3;
       if (r < 0.55) {
-        // Mostly fresh versions, sometimes a stale or repeated one.
-        const top = nextVersion.get(key) ?? 0;
-        const version = rand() < 0.8 ? top + 1 : Math.max(0, top - Math.floor(rand() * 3));
-        nextVersion.set(key, Math.max(top, version));
+        // Mostly fresh versions, sometimes a late one (a hint, a slow frame) the key had before.
+        const old = issued.get(key) ?? [];
+        let version: number;
+        if (rand() < 0.8 || old.length === 0) {
+          version = ++seq;
+          old.push(version);
+          issued.set(key, old.slice(-4));
+        } else version = old[Math.floor(rand() * old.length)]!;
         const tombstone = rand() < 0.1;
         const size = rand() < 0.01 ? 70_000 : Math.floor(rand() * 2000);
         const ttl = rand() < 0.3 ? Math.floor(rand() * 500) : 0;
         if (store.apply(key, tombstone ? null : Buffer.alloc(size, 1), version, tombstone, ttl)) {
           lastApplied.set(key, version);
+          highest.set(key, Math.max(highest.get(key) ?? 0, version));
           accepted++;
         }
       } else if (r < 0.85) {
         const e = rand() < 0.5 ? store.get(key) : store.peek(key);
         if (e !== undefined && e.version !== lastApplied.get(key)) wrongVersions++;
         if (e !== undefined && e.expiresAt !== 0 && e.expiresAt <= clock.t) wrongVersions++;
+        // What is served as current is never older than what the store once held.
+        if (e?.unverified === true) unverifiedSeen++;
+        else if (e !== undefined && e.version < (highest.get(key) ?? 0)) backInTime++;
       } else if (r < 0.9) {
         store.drop(key);
       } else if (r < 0.92) {
         store.sweep(50);
       }
       if (store.bytes > maxBytes || store.bytes < 0) violations++;
+      if (store.floorBytes > maxBytes * FLOOR_SHARE) violations++;
       if (op % 500 === 0) {
         let sum = 0;
         for (const [k, e] of store.entries()) sum += entryBytes(k, e.value);
-        if (sum !== store.bytes) violations++;
+        if (sum + store.floorBytes !== store.bytes) violations++;
+        if (store.floorBytes < store.floorCount * FLOOR_OVERHEAD_BYTES) violations++;
       }
     }
-    expect(violations).toBe(0);
-    expect(wrongVersions).toBe(0);
-    // The workload really did exercise eviction and expiry.
+    expect({ violations, wrongVersions, backInTime }).toEqual({
+      violations: 0,
+      wrongVersions: 0,
+      backInTime: 0,
+    });
+    // The workload really did exercise eviction, expiry, floors and lost floors.
     expect(accepted).toBeGreaterThan(5000);
     expect(store.evictions).toBeGreaterThan(100);
     expect(store.expirations).toBeGreaterThan(100);
+    expect(store.floorCount).toBeGreaterThan(10);
+    expect(store.lostFloor).toBeGreaterThan(0);
+    expect(unverifiedSeen).toBeGreaterThan(0);
   });
 
   it('copies a value that is a small view into a large buffer, and keeps ordinary buffers', () => {
@@ -357,7 +386,7 @@ describe('MemoryStore iteration', () => {
     expect(seen.length).toBe(99);
     expect(seen).not.toContain('k50');
     expect(store.size).toBe(0);
-    expect(store.bytes).toBe(0);
+    expect(store.bytes).toBe(store.floorBytes);
   });
 
   it('does not change recency', () => {
