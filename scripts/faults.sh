@@ -189,6 +189,9 @@ snapshot_node() {
   for p in node client format; do
     mkdir -p "$run_dir/$p"
     cp -a "$p/package.json" "$p/dist" "$run_dir/$p/"
+    # A workspace's own versions of a dependency (npm nests them when the
+    # hoisted one differs, e.g. lru-cache) resolve from here.
+    if [ -d "$p/node_modules" ]; then ln -s "$PWD/$p/node_modules" "$run_dir/$p/node_modules"; fi
   done
   cp -a proto "$run_dir/proto"
   mkdir -p "$run_dir/node_modules/@kvring"

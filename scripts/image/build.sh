@@ -150,6 +150,9 @@ if [ $needs_ctx = 1 ]; then
       cp -a "$p/package.json" "$p/tsconfig.json" "$p/src" "$ctx/$p/"
       [ -f "$p/buf.gen.yaml" ] && cp -a "$p/buf.gen.yaml" "$ctx/$p/"
       rm -rf "$ctx/$p/src/gen"
+      # Dependencies npm nested in the workspace (a version other than the
+      # hoisted one, e.g. lru-cache for the node): the runtime needs them.
+      if [ -d "$p/node_modules" ]; then cp -al "$p/node_modules" "$ctx/$p/node_modules" 2>/dev/null || cp -a "$p/node_modules" "$ctx/$p/node_modules"; fi
     done
     # Test-only workspaces: their manifests, so npm sees every workspace.
     for p in test/control-plane test/support; do

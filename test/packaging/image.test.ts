@@ -128,8 +128,10 @@ maybe('images (built offline with a private dockerd)', () => {
           'operator',
           'package.json',
           'proto',
-          // /app/node: compiled code and its manifest, no sources
+          // /app/node: compiled code, its manifest and the dependencies npm
+          // nested for it (a version other than the hoisted one), no sources
           'dist',
+          'node_modules',
           'package.json',
           'client-linked',
         ],
