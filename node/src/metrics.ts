@@ -173,6 +173,25 @@ export class NodeMetrics {
     help: 'Keys handed to new owners on a ring change or drain.',
     registers: [this.registry],
   });
+  readonly purgedRows = new Counter({
+    name: 'kvring_purged_rows_total',
+    help:
+      'Rows the background purge deleted from PostgreSQL, by kind: tombstone, expired, idempotency ' +
+      '(records of idempotent writes), and legacy_kept (tombstones kept for good: the legacy API has the key).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly purgeRuns = new Counter({
+    name: 'kvring_purge_runs_total',
+    help: 'Purge attempts by outcome: ran, locked (another node was purging), failed.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly purgeLastDuration = new Gauge({
+    name: 'kvring_purge_last_duration_seconds',
+    help: 'Duration of the last purge run this node made.',
+    registers: [this.registry],
+  });
 
   constructor(labels: Record<string, string> = {}) {
     this.registry.setDefaultLabels(labels);

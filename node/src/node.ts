@@ -29,6 +29,7 @@ import type { Logger } from './log.js';
 import { NodeMetrics } from './metrics.js';
 import { PeerConnection, type PeerChange } from './peer/connection.js';
 import { peerService } from './peer/server.js';
+import { PurgeJob } from './pg/purge-job.js';
 import { PgStore } from './pg/store.js';
 import type { ChangeCursor } from './pg/types.js';
 import { bind, clientServer, peerServer, serveAdmin } from './server/grpc-servers.js';
@@ -51,6 +52,7 @@ export class KvNode {
   private replayer!: HintReplayer;
   private antiEntropy!: AntiEntropy<ChangeCursor>;
   private handoff!: Handoff;
+  private purge: PurgeJob | undefined;
   private clientSrv: Server | undefined;
   private peerSrv: Server | undefined;
   private http: HttpServer | undefined;
@@ -112,6 +114,7 @@ export class KvNode {
         poolSize: cfg.postgresPoolSize,
         batchMax: cfg.postgresBatchMax,
         timeoutMs: cfg.postgresTimeoutMs,
+        idempotencyTtlMs: cfg.idempotencyTtlMs,
       },
       { log: log.child({ component: 'postgres' }), metrics },
     );
@@ -212,6 +215,8 @@ export class KvNode {
       metrics,
     );
     this.antiEntropy.start(cfg.antiEntropyIntervalMs);
+    this.purge = this.purgeJob();
+    this.purge.start();
 
     this.clientSrv = clientServer(
       { metrics, log, authorize: security.authorize },
@@ -261,6 +266,7 @@ export class KvNode {
     if (this.gauges) clearInterval(this.gauges);
     await shutdownGrpc(this.clientSrv, left() * 0.6);
     this.antiEntropy?.stop();
+    await this.purge?.stop();
     this.handoff?.stop();
     this.replayer?.stop();
     if (this.replayer) await this.replayer.replayAll(performance.now() + left() * 0.5);
@@ -283,6 +289,25 @@ export class KvNode {
       peerPort: cfg.peerPort,
       server: cfg.dnsServer,
     });
+  }
+
+  /** The purge (KVRING_PURGE_*): with a legacy API, a tombstone goes only if the legacy API lacks its key. */
+  private purgeJob(): PurgeJob {
+    const { cfg, legacy } = this;
+    const legacyHas =
+      legacy === undefined
+        ? undefined
+        : (key: string) =>
+            legacy.fetch(key).then(
+              (r) => r.found,
+              () => undefined,
+            );
+    return new PurgeJob(
+      this.pg,
+      { intervalMs: cfg.purgeIntervalMs, horizonMs: cfg.purgeAfterMs, batch: cfg.purgeBatch, legacyHas },
+      this.log.child({ component: 'purge' }),
+      this.metrics,
+    );
   }
 
   private changeSource(): AntiEntropySource<ChangeCursor> {

@@ -38,7 +38,7 @@ export interface DurableStore {
   write(op: { key: string; value: Buffer | null; tombstone: boolean; ttlMs: number }): Promise<number>;
   /** The live row (tombstones included), or undefined when absent or expired. */
   read(key: string): Promise<DurableRow | undefined>;
-  /** `read`, plus the key's newest version even when that row expired (0: no row). */
+  /** `read`, plus the key's newest version even when that row expired (no row: the purge watermark, 0 before any purge). */
   readCurrent(key: string): Promise<{ row: DurableRow | undefined; version: number }>;
   /** Inserts a read-through value unless a live row exists; returns the current row. */
   hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;

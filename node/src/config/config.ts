@@ -1,6 +1,7 @@
 // A node's configuration: KVRING_* environment variables, overridden by the
 // matching --flags, validated once at start. Every error names the setting.
 import { hostname } from 'node:os';
+import { checkPurgeHorizon } from './purge-horizon.js';
 import { ConfigError, SETTINGS, flagName, parseValue, type SettingSpec } from './settings.js';
 
 type SettingKey = (typeof SETTINGS)[number]['key'];
@@ -85,6 +86,7 @@ function validate(c: { [K in SettingKey]: ValueOf<K> }): void {
     fail('membership: set KVRING_PEERS (static list) or KVRING_DISCOVERY_SERVICE (headless Service DNS)');
   if (Boolean(c.tlsCertFile) !== Boolean(c.tlsKeyFile))
     fail('KVRING_TLS_CERT_FILE and KVRING_TLS_KEY_FILE must be set together');
+  checkPurgeHorizon(c);
   const peers = parsePeers(c.peers);
   if (c.peers && !peers.has(c.nodeName))
     fail(`KVRING_PEERS must list this node's own name ${JSON.stringify(c.nodeName)} (KVRING_NODE_NAME)`);

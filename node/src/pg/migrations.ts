@@ -9,7 +9,7 @@
 // Migration 4 moves versions from per-key counters to one sequence.
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { quoteDerived, quoteIdempotency, quoteSequence, quoteTable } from './validate.js';
+import { quoteDerived, quoteIdempotency, quotePurged, quoteSequence, quoteTable } from './validate.js';
 
 export const MIGRATIONS_TABLE = 'kvring_schema_migrations';
 
@@ -77,6 +77,26 @@ export const MIGRATIONS: readonly Migration[] = [
          created_at timestamptz NOT NULL DEFAULT now())`,
       `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_idempotency_created_idx')}
          ON ${quoteIdempotency(table)} (created_at)`,
+    ],
+  },
+  {
+    version: 6,
+    name: 'purge: legacy mark, purge watermark, indexes of purgeable rows',
+    // The column is added without a rewrite (a constant default is stored in
+    // the catalogue). The two partial indexes are built under a SHARE lock,
+    // which holds writes back while they build: on a large table, create
+    // them first with CREATE INDEX CONCURRENTLY under the same names (README
+    // "Purge"); IF NOT EXISTS then finds them.
+    statements: (t, table) => [
+      `ALTER TABLE ${t} ADD COLUMN IF NOT EXISTS legacy boolean NOT NULL DEFAULT false`,
+      `CREATE TABLE IF NOT EXISTS ${quotePurged(table)} (
+         one boolean PRIMARY KEY DEFAULT true CHECK (one),
+         version bigint NOT NULL DEFAULT 0)`,
+      `INSERT INTO ${quotePurged(table)} DEFAULT VALUES ON CONFLICT DO NOTHING`,
+      `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_purge_tomb_idx')}
+         ON ${t} (updated_at) WHERE tombstone AND NOT legacy`,
+      `CREATE INDEX IF NOT EXISTS ${quoteDerived(table, '_purge_exp_idx')}
+         ON ${t} (expires_at) WHERE expires_at IS NOT NULL`,
     ],
   },
 ];
@@ -166,6 +186,7 @@ const EXPECTED_COLUMNS: Record<string, readonly string[]> = {
   expires_at: ['timestamp with time zone'],
   created_at: ['timestamp with time zone'],
   updated_at: ['timestamp with time zone'],
+  legacy: ['boolean'],
 };
 
 /**

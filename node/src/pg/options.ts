@@ -35,7 +35,7 @@ export interface PgStoreOptions {
   readonly migrationTimeoutMs?: number;
   /** changedSince leaves out rows updated in the last this-many ms (default 2 × timeoutMs); see sql.ts. */
   readonly changeSettleMs?: number;
-  /** How long idempotency records are kept (default 24 h); older ones are deleted a few at a time by later idempotent writes. */
+  /** How long idempotency records are kept (default 24 h, KVRING_IDEMPOTENCY_TTL); older ones are deleted by the purge and a few at a time by later idempotent writes. */
   readonly idempotencyTtlMs?: number;
   /** Fail `open` when PostgreSQL is unreachable instead of starting unready (default false). */
   readonly requireReachable?: boolean;

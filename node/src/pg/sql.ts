@@ -36,9 +36,10 @@ const EXPIRES = (ttl: string) =>
 
 /**
  * `t` is the quoted table, `seq` the quoted version sequence (migration 4),
- * `idem` the quoted idempotency table (migration 5).
+ * `idem` the quoted idempotency table (migration 5), `purged` the quoted
+ * purge watermark (migration 6).
  */
-export function statements(t: string, seq: string, idem: string) {
+export function statements(t: string, seq: string, idem: string, purged: string) {
   const next = NEXT_ON_CONFLICT(seq);
   return {
     /**
@@ -97,18 +98,29 @@ export function statements(t: string, seq: string, idem: string) {
     /**
      * Read-through insert: writes $2 only where no live row exists (absent,
      * or expired and not a tombstone); a live row or any tombstone is left
-     * alone and nothing is returned.
+     * alone and nothing is returned. The row is marked `legacy` (the legacy
+     * API has the key), a mark later writes keep: such a key's tombstone is
+     * never purged, or the legacy API would bring the value back.
      */
-    hydrate: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at)
+    hydrate: `INSERT INTO ${t} AS t (key, value, version, tombstone, expires_at, created_at, updated_at, legacy)
       VALUES ($1, $2, nextval('${seq}'::regclass), false, CASE WHEN $3::bigint > 0 THEN now() + $3::bigint * interval '1 millisecond' END,
-              now(), now())
+              now(), now(), true)
       ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ${next}, tombstone = false,
-             expires_at = EXCLUDED.expires_at, updated_at = now()
+             expires_at = EXCLUDED.expires_at, updated_at = now(), legacy = true
        WHERE NOT t.tombstone AND t.expires_at IS NOT NULL AND t.expires_at <= now()
       RETURNING ${ROW}`,
 
     /** The row as it is now, live or not (hydrate's fallback). */
     current: `SELECT ${ROW}, NOT ${LIVE} AS expired FROM ${t} WHERE key = $1`,
+
+    /**
+     * `current`, always one row: the key's columns are null when it has no
+     * row, and `purged` is the highest version the purge deleted. A replica
+     * copy of a key without a row is at most that (the key's last row was
+     * purged), unless PostgreSQL lost the row (a restore).
+     */
+    currentOrPurged: `SELECT r.*, p.version AS purged FROM ${purged} p
+      LEFT JOIN LATERAL (SELECT ${ROW}, NOT ${LIVE} AS expired FROM ${t} WHERE key = $1) r ON true`,
 
     /**
      * Rows after the cursor ($1 time, $2 key), in (updated_at, key) order,

@@ -33,9 +33,12 @@ import {
   checkWrite,
   distinctKeys,
   quoteIdempotency,
+  quotePurged,
   quoteSequence,
   quoteTable,
 } from './validate.js';
+import { purgeStatements, type PurgeStatements } from './purge-sql.js';
+import { runPurge, type PurgeOutcome, type PurgeParams } from './purge.js';
 import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
 import type {
   ChangeCursor,
@@ -49,6 +52,9 @@ import type {
 
 export type { PgStoreDeps, PgStoreOptions };
 
+/** `currentOrPurged`: the key's row, or nulls, with the purge watermark. */
+type CurrentRecord = { purged: string } & ((RowRecord & { expired: boolean }) | { key: null });
+
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 const HYDRATE_ATTEMPTS = 3;
@@ -58,6 +64,7 @@ const IDEM_PURGE_PER_WRITE = 10;
 export class PgStore implements VersionedStore {
   private readonly pool: pg.Pool;
   private readonly sql: Statements;
+  private readonly purgeSql: PurgeStatements;
   private readonly batcher: GroupCommitBatcher<WriteOp, number>;
   private readonly log: Logger;
   private readonly metrics: NodeMetrics | undefined;
@@ -79,7 +86,14 @@ export class PgStore implements VersionedStore {
   ) {
     this.log = deps.log;
     this.metrics = deps.metrics;
-    this.sql = statements(quoteTable(opts.table), quoteSequence(opts.table), quoteIdempotency(opts.table));
+    const t = quoteTable(opts.table);
+    this.sql = statements(
+      t,
+      quoteSequence(opts.table),
+      quoteIdempotency(opts.table),
+      quotePurged(opts.table),
+    );
+    this.purgeSql = purgeStatements(t, quotePurged(opts.table));
     this.settleMs = opts.changeSettleMs ?? 2 * opts.timeoutMs;
     this.pool = new pg.Pool({
       ...connectionConfig(opts),
@@ -225,17 +239,19 @@ export class PgStore implements VersionedStore {
 
   /**
    * The live row (or tombstone) like `read`, plus the key's newest version
-   * even when that row has expired (0 when there is no row): a replica may
-   * hold an older version of a key whose newest value has expired, and must
-   * not be believed.
+   * even when that row has expired: a replica may hold an older version of
+   * a key whose newest value has expired, and must not be believed. When
+   * the key has no row, the version is the purge watermark (0 before any
+   * purge): the key's last row, a tombstone or an expired value, was purged
+   * with a version at most that, and a replica's copy is older still.
    */
   async readCurrent(key: string): Promise<{ row: Row | undefined; version: number }> {
     checkKey(key);
     const res = await this.run('read', 'read', (c) =>
-      c.query<RowRecord & { expired: boolean }>(this.sql.current, [key]),
+      c.query<CurrentRecord>(this.sql.currentOrPurged, [key]),
     );
     const r = res.rows[0];
-    if (!r) return { row: undefined, version: 0 };
+    if (r === undefined || r.key === null) return { row: undefined, version: Number(r?.purged ?? 0) };
     const row = this.row(r);
     return { row: !r.expired || r.tombstone ? row : undefined, version: row.version };
   }
@@ -306,6 +322,17 @@ export class PgStore implements VersionedStore {
       next: last ? { at: last.cursor_at, key: last.key } : cursor,
       done: res.rows.length < limit,
     };
+  }
+
+  /**
+   * One purge run (purge.ts), unless another node holds the purge lock
+   * (`{ ran: false }`). A failure ends the connection, which releases the lock.
+   */
+  purge(params: Omit<PurgeParams, 'idempotencyTtlMs'>): Promise<PurgeOutcome> {
+    const p: PurgeParams = { ...params, idempotencyTtlMs: this.idempotencyTtlMs };
+    return this.run('purge', 'purge', (c) =>
+      runPurge(c, this.purgeSql, this.sql.idemPurge, this.opts.table, p),
+    );
   }
 
   async ping(): Promise<boolean> {
@@ -381,8 +408,7 @@ export class PgStore implements VersionedStore {
 
   /** Claims `idem` for `key`, or returns the version its first write recorded. */
   private async claim(c: pg.PoolClient, idem: string, key: string): Promise<number | undefined> {
-    const ttl = this.opts.idempotencyTtlMs ?? 24 * 3600 * 1000;
-    await c.query(this.sql.idemPurge, [ttl, IDEM_PURGE_PER_WRITE]);
+    await c.query(this.sql.idemPurge, [this.idempotencyTtlMs, IDEM_PURGE_PER_WRITE]);
     if ((await c.query(this.sql.idemClaim, [idem, key])).rowCount === 1) return undefined;
     const rec = (await c.query<{ key: string; version: string | null }>(this.sql.idemGet, [idem])).rows[0];
     // Gone between the two statements: deleted as expired just now.
@@ -420,6 +446,10 @@ export class PgStore implements VersionedStore {
     const row = toRow(r);
     this.saw(row.version);
     return row;
+  }
+
+  private get idempotencyTtlMs(): number {
+    return Math.floor(this.opts.idempotencyTtlMs ?? 24 * 3600 * 1000);
   }
 
   private saw(version: number): number {

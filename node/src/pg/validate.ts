@@ -46,6 +46,11 @@ export function quoteIdempotency(table: string): string {
   return quoteDerived(table, '_idempotency');
 }
 
+/** The quoted name of a table's purge watermark (migration 6): one row, the highest version purged. */
+export function quotePurged(table: string): string {
+  return quoteDerived(table, '_purged');
+}
+
 /** Longest idempotency key, in UTF-8 bytes. */
 export const MAX_IDEMPOTENCY_KEY_BYTES = 128;
 

@@ -58,7 +58,7 @@ describe('migrations', () => {
     await c.connect();
     try {
       const first = await migrate(c, 'kv_store', testLogger(), 5000);
-      expect(first.applied).toEqual([1, 2, 3, 4, 5]);
+      expect(first.applied).toEqual([1, 2, 3, 4, 5, 6]);
       expect(first.version).toBe(LATEST_VERSION);
       const second = await migrate(c, 'kv_store', testLogger(), 5000);
       expect(second.applied).toEqual([]);
@@ -69,7 +69,7 @@ describe('migrations', () => {
       url,
       `SELECT version FROM ${MIGRATIONS_TABLE} WHERE table_name = 'kv_store' ORDER BY version`,
     );
-    expect(recorded.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(recorded.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
     const cols = await sql<{ column_name: string; data_type: string; is_nullable: string }>(
       url,
       `SELECT column_name, data_type, is_nullable FROM information_schema.columns
@@ -83,6 +83,7 @@ describe('migrations', () => {
       { column_name: 'expires_at', data_type: 'timestamp with time zone', is_nullable: 'YES' },
       { column_name: 'created_at', data_type: 'timestamp with time zone', is_nullable: 'NO' },
       { column_name: 'updated_at', data_type: 'timestamp with time zone', is_nullable: 'NO' },
+      { column_name: 'legacy', data_type: 'boolean', is_nullable: 'NO' },
     ]);
   });
 
@@ -104,7 +105,7 @@ describe('migrations', () => {
       url,
       `SELECT count(*)::int AS n FROM ${MIGRATIONS_TABLE} WHERE table_name = 'kv_store'`,
     );
-    expect(recorded[0]?.n).toBe(5);
+    expect(recorded[0]?.n).toBe(6);
   });
 
   it("upgrade the prototype's kv_store(key, value) in place: its rows become version 1", async () => {
