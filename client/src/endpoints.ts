@@ -125,6 +125,6 @@ export class Endpoints {
 
 function describe(err: unknown): string {
   if (err === undefined) return 'no name resolved to any address';
-  const e = err instanceof Error ? (err as NodeJS.ErrnoException) : new Error(JSON.stringify(err));
+  const e: NodeJS.ErrnoException = err instanceof Error ? err : new Error(JSON.stringify(err));
   return `cannot resolve (${e.code ?? e.message})`;
 }
