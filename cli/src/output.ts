@@ -1,6 +1,8 @@
 // How the CLI shows things: values as UTF-8 text (JSON: base64 when the bytes
-// are not valid UTF-8), failed calls as `STATUS_NAME: the node's message`.
-import { KvClientError, Source } from '@kvring/client';
+// are not valid UTF-8), failed calls as `REASON: the node's message`, the
+// reason being the node's ErrorInfo reason (the gRPC status name when the
+// failure came from the transport and carries none).
+import { KvError, LimitExceededError, Source } from '@kvring/client';
 import { statusName } from '@kvring/format/status-names';
 
 /** Where a command writes; tests and the program pass different ones. */
@@ -55,14 +57,21 @@ export function sourceName(source: Source): string {
 /** Codes that are about reaching the node, where naming the address helps. */
 const TRANSPORT_CODES = new Set(['UNAVAILABLE', 'DEADLINE_EXCEEDED', 'UNAUTHENTICATED']);
 
-/** The one-line message of a failure: `INVALID_ARGUMENT: key: 1100 bytes exceeds ...`. */
+/**
+ * The one-line message of a failure, by the node's reason:
+ * `LIMIT_EXCEEDED (key, limit 1024): key: 1100 bytes exceeds ...`,
+ * `WRITE_IN_DOUBT: ...`, `UNAVAILABLE: ... (10.0.0.7:50051)`.
+ */
 export function describeError(err: unknown): string {
-  if (err instanceof KvClientError) {
-    const name = statusName(err.code);
-    const where = TRANSPORT_CODES.has(name) && !err.details.includes(err.address) ? ` (${err.address})` : '';
+  if (err instanceof KvError) {
+    const facts = err instanceof LimitExceededError ? ` (${err.field}, limit ${err.limit})` : '';
+    const where =
+      TRANSPORT_CODES.has(statusName(err.code)) && !err.details.includes(err.address)
+        ? ` (${err.address})`
+        : '';
     // grpc-js appends an empty "Resolution note:" to connection failures.
     const details = err.details.replace(/\.?\s*Resolution note:\s*$/, '');
-    return `${name}: ${details}${where}`;
+    return `${err.reason}${facts}: ${details}${where}`;
   }
   return err instanceof Error ? err.message : String(err);
 }

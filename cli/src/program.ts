@@ -93,7 +93,10 @@ export async function run(argv: readonly string[], io: Io = processIo): Promise<
     fn: (client: KvClient, g: GlobalOptions) => Promise<number>,
   ): Promise<void> => {
     const g = cmd.optsWithGlobals<GlobalOptions>();
-    const client = new KvClient(await expandAddresses(g.addr), connectOptions(g));
+    // One command, one or two calls: learning the ring would cost more
+    // than it saves, and through a port-forward the members' own addresses
+    // are not reachable. Any node coordinates any key.
+    const client = new KvClient(await expandAddresses(g.addr), { ...connectOptions(g), ringAware: false });
     try {
       exitCode = await fn(client, g);
     } finally {

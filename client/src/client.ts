@@ -1,14 +1,19 @@
-// The TypeScript client of kvring. It talks to any node; ring-aware mode
-// learns the ring from ClusterInfo and sends each key straight to one of its
-// replicas (the coordinator then saves a network hop for its local replica).
+// The TypeScript client of kvring. Given addresses or DNS names (a
+// Kubernetes headless Service stands for every pod), it keeps one channel
+// per node address, learns the ring from ClusterInfo and sends each key
+// straight to one of its replicas (the coordinator then saves a network hop
+// for its local replica), and fails over to another node when retry.ts
+// allows. Routing and discovery live in router.ts, endpoints.ts, pool.ts.
 import {
   Metadata,
   credentials as grpcCredentials,
+  status,
   type CallOptions,
   type ChannelCredentials,
   type ServiceError,
 } from '@grpc/grpc-js';
 import { connected } from './connect.js';
+import { Endpoints } from './endpoints.js';
 import { fromServiceError, type KvError } from './errors.js';
 import {
   KVServiceClient,
@@ -17,16 +22,23 @@ import {
   type ClusterInfoResponse,
   type DrainResponse,
 } from './gen/kvring/v1/kvring.js';
+import { ChannelPool, type Channel } from './pool.js';
 import { SERVICE_CONFIG, mayResend, type CallKind } from './retry.js';
-import { Ring } from './ring/ring.js';
+import { Router } from './router.js';
+import { parseTarget, systemResolver, type AddressResolver } from './targets.js';
 
 export { MemberState, Source };
 export type { ClusterInfoResponse, DrainResponse };
+export type { AddressResolver } from './targets.js';
 
 export interface ClientOptions {
-  /** Send each key to one of its replicas (learned from ClusterInfo). Default false. */
+  /**
+   * Send each key to one of its replicas, learned from ClusterInfo. Default:
+   * on, unless the client was given a single IP address (a port-forward, or
+   * one node chosen on purpose), which it then talks to alone.
+   */
   readonly ringAware?: boolean;
-  /** Per-call deadline in ms (default 10 s). */
+  /** Per-call deadline in ms, failovers included (default 10 s). */
   readonly timeoutMs?: number;
   /** Bearer token when the nodes require authentication. */
   readonly token?: string;
@@ -36,6 +48,18 @@ export interface ClientOptions {
    * nodes are dialled by IP but their certificate names a DNS name.
    */
   readonly channelOptions?: Readonly<Record<string, string | number>>;
+  /** Resolves DNS names to addresses (default: the system resolver). */
+  readonly resolver?: AddressResolver;
+  /** Clock for backoffs and rate limits, in ms (default Date.now). */
+  readonly now?: () => number;
+  /** How often DNS names are resolved again (default 30 s). */
+  readonly resolveIntervalMs?: number;
+  /** How often the ring hash is checked (default 10 s). */
+  readonly ringCheckIntervalMs?: number;
+  /** How long a failing address is avoided at first; doubles per consecutive failure (default 1 s). */
+  readonly downBackoffMs?: number;
+  /** How long a call waits for a connection before trying another node (default 3 s). */
+  readonly connectTimeoutMs?: number;
 }
 
 export interface GetResult {
@@ -50,11 +74,8 @@ const CHANNEL_OPTIONS = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   'grpc.service_config': SERVICE_CONFIG,
 };
-
-interface Channel {
-  readonly address: string;
-  readonly kv: KVServiceClient;
-}
+/** Least time between two ring checks or re-resolutions that failures trigger. */
+const MIN_REFRESH_MS = 1000;
 
 type Unary<Req, Res> = (
   req: Req,
@@ -64,32 +85,47 @@ type Unary<Req, Res> = (
 ) => unknown;
 
 export class KvClient {
-  private readonly channels = new Map<string, Channel>();
-  private readonly seeds: string[];
-  private next = 0;
-  private ring: Ring | undefined;
-  private memberAddress = new Map<string, string>();
-  private n = 3;
   private readonly md = new Metadata();
-  private readonly avoidUntil = new Map<string, number>();
   private readonly creds: ChannelCredentials;
   private readonly channelOptions: Record<string, string | number>;
+  private readonly endpoints: Endpoints;
+  private readonly pool: ChannelPool;
+  private readonly router: Router;
 
   constructor(
     addresses: string | readonly string[],
     private readonly opts: ClientOptions = {},
   ) {
-    this.seeds = typeof addresses === 'string' ? addresses.split(',').map((a) => a.trim()) : [...addresses];
-    if (this.seeds.length === 0 || this.seeds.some((a) => !a))
-      throw new Error('KvClient: no node address given');
+    const given = typeof addresses === 'string' ? addresses.split(',').map((a) => a.trim()) : [...addresses];
+    if (given.length === 0 || given.some((a) => !a)) throw new Error('KvClient: no node address given');
     if (opts.token) this.md.set('authorization', `Bearer ${opts.token}`);
     this.creds = opts.credentials ?? grpcCredentials.createInsecure();
     this.channelOptions = { ...CHANNEL_OPTIONS, ...opts.channelOptions };
+    const now = opts.now ?? Date.now;
+    this.endpoints = new Endpoints(given, {
+      resolver: opts.resolver ?? systemResolver,
+      now,
+      minIntervalMs: MIN_REFRESH_MS,
+      onChange: () => this.router.endpointsChanged(),
+    });
+    this.pool = new ChannelPool({
+      dial: (a) => this.dial(a),
+      now,
+      downBackoffMs: opts.downBackoffMs ?? 1000,
+    });
+    const pinned = given.length === 1 && parseTarget(given[0]!).literal;
+    this.router = new Router(this.endpoints, this.pool, {
+      ringAware: opts.ringAware ?? !pinned,
+      now,
+      ringCheckMs: opts.ringCheckIntervalMs ?? 10_000,
+      resolveMs: opts.resolveIntervalMs ?? 30_000,
+      minCheckMs: MIN_REFRESH_MS,
+      fetchInfo: (a) => this.callOnce(a, 'clusterInfo', {}, Date.now() + this.timeoutMs()),
+    });
   }
 
   async get(key: string): Promise<GetResult> {
-    const ch = this.channelFor(key);
-    const r = await this.call(ch, 'get', { key });
+    const r = await this.call('get', { key }, key);
     return { found: r.found, value: r.value, version: r.version, source: r.source };
   }
 
@@ -99,131 +135,149 @@ export class KvClient {
     value: Buffer | string,
     opts: { ttlMs?: number; expectedVersion?: number; idempotencyKey?: string } = {},
   ): Promise<number> {
-    const ch = this.channelFor(key);
-    const r = await this.call(ch, 'set', {
+    const r = await this.call(
+      'set',
+      {
+        key,
+        value: toBuffer(value),
+        ttlMs: opts.ttlMs ?? 0,
+        expectedVersion: opts.expectedVersion,
+        idempotencyKey: opts.idempotencyKey ?? '',
+      },
       key,
-      value: toBuffer(value),
-      ttlMs: opts.ttlMs ?? 0,
-      expectedVersion: opts.expectedVersion,
-      idempotencyKey: opts.idempotencyKey ?? '',
-    });
+    );
     return r.version;
   }
 
   async delete(key: string, opts: { expectedVersion?: number } = {}): Promise<number> {
-    const ch = this.channelFor(key);
-    return (await this.call(ch, 'delete', { key, expectedVersion: opts.expectedVersion })).version;
+    return (await this.call('delete', { key, expectedVersion: opts.expectedVersion }, key)).version;
   }
 
   async mget(
     keys: readonly string[],
   ): Promise<Array<{ key: string; found: boolean; value: Buffer; version: number }>> {
-    const ch = this.anyChannel();
-    return (await this.call(ch, 'mGet', { keys: [...keys] })).items;
+    return (await this.call('mGet', { keys: [...keys] }, undefined)).items;
   }
 
   async mset(
     entries: ReadonlyArray<{ key: string; value: Buffer | string; ttlMs?: number }>,
   ): Promise<Array<{ key: string; version: number; code: number; message: string; reason: string }>> {
-    const ch = this.anyChannel();
     const req = {
       entries: entries.map((e) => ({ key: e.key, value: toBuffer(e.value), ttlMs: e.ttlMs ?? 0 })),
     };
-    return (await this.call(ch, 'mSet', req)).results;
+    return (await this.call('mSet', req, undefined)).results;
   }
 
+  /** One node's view: the node at `address` (no failover), or any node. */
   async clusterInfo(address?: string): Promise<ClusterInfoResponse> {
-    const ch = address ? this.channel(address) : this.anyChannel();
-    return this.call(ch, 'clusterInfo', {});
+    if (address !== undefined)
+      return this.callOnce(address, 'clusterInfo', {}, Date.now() + this.timeoutMs());
+    return this.call('clusterInfo', {}, undefined);
   }
 
-  /** Learns the ring from a node (ring-aware routing). */
+  /** Learns the ring from a node now (it is also learnt in the background and checked on a timer). */
   async refreshRing(): Promise<void> {
-    const info = await this.clusterInfo();
-    this.ring = new Ring(
-      info.members.map((m) => m.name),
-      { vnodes: info.vnodes },
-    );
-    this.n = info.replicationFactor;
-    this.memberAddress = new Map(info.members.map((m) => [m.name, m.clientAddress]));
+    await this.endpoints.ready();
+    await this.router.checkRing();
+  }
+
+  /** Resolves the DNS names and reads the ring again now (after a known change, for instance). */
+  async refresh(): Promise<void> {
+    await this.router.refresh();
+  }
+
+  /** The ring hash the client routes by, or undefined while it routes to any node. */
+  get ringHash(): string | undefined {
+    return this.router.ringHash;
   }
 
   close(): void {
-    for (const ch of this.channels.values()) ch.kv.close();
-    this.channels.clear();
+    this.router.close();
+    this.pool.close();
   }
 
-  private channelFor(key: string): Channel {
-    if (!this.opts.ringAware || this.ring === undefined) return this.anyChannel();
-    // Spread keys over their replicas rather than always the primary.
-    const prefs = this.ring.preferenceList(key, this.n);
-    const name = prefs[(this.next++ & 0x7fffffff) % prefs.length]!;
-    const address = this.memberAddress.get(name);
-    return address ? this.channel(address) : this.anyChannel();
+  private timeoutMs(): number {
+    return this.opts.timeoutMs ?? 10_000;
   }
 
-  private anyChannel(): Channel {
-    const now = Date.now();
-    for (let i = 0; i < this.seeds.length; i++) {
-      const address = this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!;
-      const avoid = this.avoidUntil.get(address);
-      if (avoid === undefined || avoid < now) return this.channel(address);
-    }
-    return this.channel(this.seeds[(this.next++ & 0x7fffffff) % this.seeds.length]!);
-  }
-
-  private channel(address: string): Channel {
-    let ch = this.channels.get(address);
-    if (ch === undefined) {
-      ch = { address, kv: new KVServiceClient(address, this.creds, this.channelOptions) };
-      this.channels.set(address, ch);
-    }
-    return ch;
+  private dial(address: string): KVServiceClient {
+    // Dialled by IP for a DNS name: TLS checks the name, as it would have
+    // had the name been dialled (unless the caller said otherwise).
+    const name = this.endpoints.nameOf(address);
+    const options =
+      name === undefined || 'grpc.ssl_target_name_override' in this.channelOptions
+        ? this.channelOptions
+        : { ...this.channelOptions, 'grpc.ssl_target_name_override': name };
+    return new KVServiceClient(address, this.creds, options);
   }
 
   /**
-   * One call, sent to other nodes (every node coordinates every key) only
-   * as retry.ts allows: a read when the node was unavailable, a write only
-   * when the failure proves it was not applied. A failed address is avoided
-   * for a second. Administrative calls are not made here (admin.ts).
+   * One call, sent to node after node (the key's replicas first) only as
+   * retry.ts allows: a read when the node was unavailable, a write only
+   * when the failure proves it was not applied. The deadline covers every
+   * attempt. Administrative calls are not made here (admin.ts).
    */
   private async call<M extends KvMethod>(
-    ch: Channel,
     method: M,
     req: RequestOf<M>,
-    timeoutMs?: number,
+    key: string | undefined,
   ): Promise<ResponseOf<M>> {
-    for (let attempt = 0; ; attempt++) {
+    const deadline = Date.now() + this.timeoutMs();
+    await this.router.ready();
+    let last: KvError | undefined;
+    for (const address of this.router.plan(key)) {
+      if (last !== undefined && Date.now() >= deadline) break;
       try {
-        return await this.callOnce(ch, method, req, timeoutMs);
+        const res = await this.callOnce(address, method, req, deadline);
+        this.router.succeeded(address);
+        return res;
       } catch (err) {
-        const e = err as KvError;
-        if (attempt + 1 >= this.seeds.length || !mayResend(KINDS[method], e)) throw err;
-        this.avoidUntil.set(ch.address, Date.now() + 1000);
-        ch = this.anyChannel();
+        last = err as KvError;
+        this.observe(last);
+        if (!mayResend(KINDS[method], last)) throw last;
       }
     }
+    // router.ready() guarantees at least one address, so one attempt was made.
+    throw last!;
+  }
+
+  /** What a failure says about its node and the cluster (routing only; retry.ts decides resends). */
+  private observe(e: KvError): void {
+    if (e.notSent || (e.code === UNAVAILABLE && NODE_GONE.has(e.reason))) this.router.nodeFailed(e.address);
+    else if (e.code === DEADLINE_EXCEEDED || VIEW_MOVED.has(e.reason)) this.router.viewMayHaveMoved();
   }
 
   private async callOnce<M extends KvMethod>(
-    ch: Channel,
+    address: string,
     method: M,
     req: RequestOf<M>,
-    timeoutMs?: number,
+    deadline: number,
   ): Promise<ResponseOf<M>> {
-    const deadline = Date.now() + (timeoutMs ?? this.opts.timeoutMs ?? 10_000);
-    await connected(ch.kv, ch.address, deadline);
-    // The generated client's methods, looked up by name (the method is
-    // called with its client as `this`).
-    const fn = (ch.kv as unknown as Record<KvMethod, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
-    return new Promise<ResponseOf<M>>((resolve, reject) => {
-      fn.call(ch.kv, req, this.md, { deadline }, (err, res) => {
-        if (err) reject(fromServiceError(err, ch.address));
-        else resolve(res);
+    const ch: Channel = this.pool.acquire(address);
+    try {
+      const connectBy = Math.min(deadline, Date.now() + (this.opts.connectTimeoutMs ?? 3000));
+      await connected(ch.kv, address, connectBy);
+      // The generated client's methods, looked up by name (the method is
+      // called with its client as `this`).
+      const fn = (ch.kv as unknown as Record<KvMethod, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
+      return await new Promise<ResponseOf<M>>((resolve, reject) => {
+        fn.call(ch.kv, req, this.md, { deadline }, (err, res) => {
+          if (err) reject(fromServiceError(err, address));
+          else resolve(res);
+        });
       });
-    });
+    } finally {
+      this.pool.release(ch);
+    }
   }
 }
+
+const UNAVAILABLE: number = status.UNAVAILABLE;
+const DEADLINE_EXCEEDED: number = status.DEADLINE_EXCEEDED;
+/** The node itself cannot serve: its connection failed or broke, or it is shutting down. */
+const NODE_GONE: ReadonlySet<string> = new Set(['UNAVAILABLE', 'SHUTTING_DOWN']);
+/** The node serves but lacks peers: membership may have changed. */
+const VIEW_MOVED: ReadonlySet<string> = new Set(['QUORUM_UNAVAILABLE', 'PEER_UNAVAILABLE', 'WRITE_IN_DOUBT']);
 
 type KvMethod = 'get' | 'set' | 'delete' | 'mGet' | 'mSet' | 'clusterInfo';
 const KINDS: Readonly<Record<KvMethod, CallKind>> = {

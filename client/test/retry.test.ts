@@ -1,8 +1,9 @@
-// The client's retry rules against real grpc-js servers in this process:
-// each stands in for a node and answers with a chosen status and
-// ErrorInfo; the test counts how many times each node saw each call.
+// The client's retry rules against real grpc-js servers in this process
+// (support/stub-node.ts): each stands in for a node and answers with a
+// chosen status and ErrorInfo; the test counts how many times each node
+// saw each call.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Metadata, Server, ServerCredentials, status, type sendUnaryData } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import {
   KvClient,
   KvError,
@@ -11,71 +12,7 @@ import {
   QuorumUnavailableError,
   WriteInDoubtError,
 } from '../src/index.js';
-import { ErrorInfo } from '../src/gen/google/rpc/error_details.js';
-import { Status } from '../src/gen/google/rpc/status.js';
-import { KVServiceService } from '../src/gen/kvring/v1/kvring.js';
-
-interface Answer {
-  code: status;
-  reason?: string;
-  metadata?: Record<string, string>;
-}
-
-class StubNode {
-  readonly calls = new Map<string, number>();
-  answer: Answer | undefined;
-  address = '';
-  private readonly server = new Server();
-
-  async start(): Promise<void> {
-    const handler =
-      (method: string, ok: unknown) =>
-      (_call: unknown, cb: sendUnaryData<unknown>): void => {
-        this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
-        const a = this.answer;
-        if (a === undefined) return cb(null, ok);
-        const md = new Metadata();
-        if (a.reason !== undefined) {
-          const info = ErrorInfo.encode({
-            reason: a.reason,
-            domain: 'kvring.dev',
-            metadata: a.metadata ?? {},
-          });
-          const st = Status.encode({
-            code: a.code,
-            message: a.reason,
-            details: [
-              { typeUrl: 'type.googleapis.com/google.rpc.ErrorInfo', value: Buffer.from(info.finish()) },
-            ],
-          });
-          md.set('grpc-status-details-bin', Buffer.from(st.finish()));
-        }
-        cb({ code: a.code, details: `stub: ${a.reason ?? status[a.code]}`, metadata: md }, null);
-      };
-    this.server.addService(KVServiceService, {
-      get: handler('get', { found: true, value: Buffer.from('v'), version: 1, source: 1 }),
-      set: handler('set', { version: 7 }),
-      delete: handler('delete', { version: 8 }),
-      mGet: handler('mGet', { items: [] }),
-      mSet: handler('mSet', { results: [] }),
-      clusterInfo: handler('clusterInfo', {}),
-    });
-    const port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) =>
-        err ? reject(err) : resolve(p),
-      ),
-    );
-    this.address = `127.0.0.1:${port}`;
-  }
-
-  seen(method: string): number {
-    return this.calls.get(method) ?? 0;
-  }
-
-  stop(): Promise<void> {
-    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
-  }
-}
+import { StubNode } from './support/stub-node.js';
 
 const a = new StubNode();
 const b = new StubNode();
@@ -91,10 +28,7 @@ afterAll(async () => {
 });
 afterEach(() => {
   client?.close();
-  for (const n of [a, b]) {
-    n.calls.clear();
-    n.answer = undefined;
-  }
+  for (const n of [a, b]) n.clear();
 });
 
 /** A client whose first call goes to `a`, then `b` (round robin from the first seed). */

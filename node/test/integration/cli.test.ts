@@ -140,11 +140,11 @@ describe('kvring get/set/del/mget', () => {
 });
 
 describe('kvring errors and exit codes', () => {
-  it('an oversized key: exit 1 with INVALID_ARGUMENT and the limit, and the node keeps serving', async () => {
+  it('an oversized key: exit 1 with LIMIT_EXCEEDED, the field and the limit, and the node keeps serving', async () => {
     const r = await kvring(['set', 'k'.repeat(1100), 'v']);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^INVALID_ARGUMENT: key: 1100 bytes exceeds .*1024/);
+    expect(r.stderr).toMatch(/^LIMIT_EXCEEDED \(key, limit 1024\): key: 1100 bytes exceeds .*1024/);
     expect((await kvring(['get', 'cli:greeting'])).code).toBe(0);
   });
 
