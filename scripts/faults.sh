@@ -7,7 +7,7 @@
 # the history with our checker and with Porcupine (tools/porcupine).
 #
 #   scripts/faults.sh                  every scenario, 15-60 s of faults each
-#   scripts/faults.sh --short          all but mixed, flaky-network, drain; 6-10 s each (CI, < 9 min)
+#   scripts/faults.sh --short          all but mixed, flaky-network, drain; 6-20 s each (CI, < 9 min)
 #   scripts/faults.sh kill pause       only these scenarios
 #   scripts/faults.sh --build-only     build the Porcupine checker and stop
 #
@@ -189,6 +189,10 @@ snapshot_node() {
   for p in node client format; do
     mkdir -p "$run_dir/$p"
     cp -a "$p/package.json" "$p/dist" "$run_dir/$p/"
+    # A package's own dependencies npm could not hoist (another version at
+    # the root, e.g. node's lru-cache 11 beside a root 5.x) live in its
+    # node_modules: linked too, else the root's version is loaded.
+    if [ -d "$p/node_modules" ]; then ln -s "$PWD/$p/node_modules" "$run_dir/$p/node_modules"; fi
   done
   cp -a proto "$run_dir/proto"
   mkdir -p "$run_dir/node_modules/@kvring"
