@@ -7,7 +7,7 @@
 # the history with our checker and with Porcupine (tools/porcupine).
 #
 #   scripts/faults.sh                  every scenario, 15-60 s of faults each
-#   scripts/faults.sh --short          all but mixed, flaky-network, drain; 6-10 s each (CI, < 9 min)
+#   scripts/faults.sh --short          all but mixed, flaky-network, drain; 6-20 s each (CI, < 9 min)
 #   scripts/faults.sh kill pause       only these scenarios
 #   scripts/faults.sh --build-only     build the Porcupine checker and stop
 #

@@ -49,6 +49,7 @@ export function defineScenario(spec: ScenarioSpec): void {
         ttlExpiredServed: c.ttlExpiredServed,
         finalReadErrors: s.finalReadErrors,
         divergentAfterBound: s.divergentAfterBound,
+        broken: s.faults.broken,
         crashes: s.crashes.map((x) => `${x.node} exited (code ${x.code}, signal ${x.signal})`),
         examples: c.examples,
       }).toEqual({
@@ -63,6 +64,7 @@ export function defineScenario(spec: ScenarioSpec): void {
         ttlExpiredServed: 0,
         finalReadErrors: 0,
         divergentAfterBound: 0,
+        broken: [],
         crashes: [],
         examples: [],
       });

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type TestPostgres } from '../support/postgres.js';
 import { startLegacyProcess, type LegacyProcess } from '../support/legacy.js';
+import { FaultDns } from './dns.js';
 import { FaultNode } from './fault-node.js';
 import { NetTopology } from './netns.js';
 import { waitMembersUp } from './probes.js';
@@ -24,6 +25,24 @@ export interface FaultEnvOptions {
   readonly perNodeEnv?: Readonly<Record<number, Record<string, string>>>;
   /** libfaketime offsets by node index, e.g. { 1: '-2h' }. */
   readonly faketime?: Readonly<Record<number, string>>;
+  /**
+   * Nodes beyond `nodes` that get a namespace and a FaultNode but are
+   * neither started nor listed anywhere: a scale-up starts them.
+   */
+  readonly standby?: number;
+  /**
+   * Membership from DNS (FaultDns on the host side) instead of a static
+   * KVRING_PEERS list, refreshed every `intervalMs`; the first `nodes` pods
+   * are listed before they start.
+   */
+  readonly dns?: { readonly service: string; readonly intervalMs: number };
+  /**
+   * Node i starts i * startSpreadMs / nodes after node 0, so that periodic
+   * work (a DNS refresh every interval) runs out of phase on the nodes, as
+   * on pods started at different times (nodes started together refresh
+   * within a few ms of each other and all adopt a change at once).
+   */
+  readonly startSpreadMs?: number;
 }
 
 /**
@@ -53,6 +72,8 @@ export class FaultEnv {
     readonly nodes: readonly FaultNode[],
     private readonly pidRegistry: string,
     private readonly dirRegistry: string,
+    /** The Service's DNS, when the nodes discover each other through it. */
+    readonly dns: FaultDns | undefined,
   ) {}
 
   async sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
@@ -107,6 +128,7 @@ export class FaultEnv {
     };
     await step('nodes', () => Promise.all(this.nodes.map((n) => n.stop(5_000))));
     for (const n of this.nodes) n.closeLog();
+    await step('dns', async () => this.dns?.stop());
     await step('pool', async () => this.pool?.end());
     await step('legacy', () => this.legacy.stop());
     await step('postgres', () => this.pg.destroy());
@@ -120,15 +142,17 @@ export class FaultEnv {
 
 export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
   const count = opts.nodes ?? 3;
+  const total = count + (opts.standby ?? 0);
   mkdirSync(opts.logDir, { recursive: true });
   mkdirSync(opts.registryDir, { recursive: true });
-  const net = await NetTopology.create({ nodes: count, registryDir: opts.registryDir });
+  const net = await NetTopology.create({ nodes: total, registryDir: opts.registryDir });
   const pidRegistry = join(opts.registryDir, `${process.pid}-${net.id}.pids`);
   // Temporary files to delete if this run dies before stop() (scripts/faults.sh).
   const dirRegistry = join(opts.registryDir, `${process.pid}-${net.id}.dirs`);
   writeFileSync(dirRegistry, `${hbaPath(net.subnet)}\n`);
   let db: TestPostgres | undefined;
   let legacy: LegacyProcess | undefined;
+  let dns: FaultDns | undefined;
   const nodes: FaultNode[] = [];
   try {
     db = await startPostgres({
@@ -140,35 +164,50 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     legacy = await startLegacyProcess({ host: net.hostAddress, keys: 1000 });
     registerPid(pidRegistry, legacy.child.pid, 'demo-legacy/main.js');
     const member = (i: number): string => `kv-${i}=${net.nodeAddress(i)}:50052`;
-    const peers = Array.from({ length: count }, (_, i) => member(i)).join(',');
-    for (let i = 0; i < count; i++) {
-      const faketime = opts.faketime?.[i];
-      nodes.push(
-        new FaultNode({
-          name: `kv-${i}`,
-          host: net.nodeAddress(i),
-          netns: net.nsPath(i),
-          logFile: join(opts.logDir, `kv-${i}.log`),
-          pidRegistry,
-          ...(faketime !== undefined ? { faketime } : {}),
-          env: {
-            KVRING_NODE_NAME: `kv-${i}`,
-            KVRING_HOST: net.nodeAddress(i),
-            KVRING_PEERS: peers,
-            KVRING_POSTGRES_URL: db.url,
-            KVRING_LEGACY_URL: legacy.url,
-            ...FAULT_NODE_ENV,
-            ...opts.nodeEnv,
-            ...withSelf(opts.perNodeEnv?.[i], member(i)),
-          },
-        }),
-      );
+    let membership: Record<string, string> = {
+      KVRING_PEERS: Array.from({ length: count }, (_, i) => member(i)).join(','),
+    };
+    if (opts.dns) {
+      dns = await FaultDns.start(net.hostAddress, opts.dns.service);
+      membership = dns.nodeEnv(opts.dns.intervalMs);
     }
-    await Promise.all(nodes.map((n) => n.startReady()));
+    for (let i = 0; i < total; i++) {
+      const faketime = opts.faketime?.[i];
+      const node = new FaultNode({
+        name: `kv-${i}`,
+        host: net.nodeAddress(i),
+        netns: net.nsPath(i),
+        logFile: join(opts.logDir, `kv-${i}.log`),
+        pidRegistry,
+        ...(faketime !== undefined ? { faketime } : {}),
+        env: {
+          KVRING_NODE_NAME: `kv-${i}`,
+          KVRING_HOST: net.nodeAddress(i),
+          ...membership,
+          KVRING_POSTGRES_URL: db.url,
+          KVRING_LEGACY_URL: legacy.url,
+          ...FAULT_NODE_ENV,
+          ...opts.nodeEnv,
+          ...withSelf(opts.perNodeEnv?.[i], member(i)),
+        },
+      });
+      node.standby = i >= count;
+      if (!node.standby) dns?.add(node.pod);
+      nodes.push(node);
+    }
+    const first = nodes.filter((n) => !n.standby);
+    const offset = (i: number): number => (i * (opts.startSpreadMs ?? 0)) / first.length;
+    await Promise.all(
+      first.map(async (n, i) => {
+        await new Promise((r) => setTimeout(r, offset(i)));
+        await n.startReady();
+      }),
+    );
     await waitMembersUp(nodes);
   } catch (err) {
     await Promise.all(nodes.map((n) => n.kill().catch(() => undefined)));
     for (const n of nodes) n.closeLog();
+    await dns?.stop().catch(() => undefined);
     await legacy?.stop().catch(() => undefined);
     await db?.destroy().catch(() => undefined);
     await net.destroy().catch(() => undefined);
@@ -177,7 +216,7 @@ export async function startFaultEnv(opts: FaultEnvOptions): Promise<FaultEnv> {
     rmSync(dirRegistry, { force: true });
     throw err;
   }
-  return new FaultEnv(net, db, legacy, nodes, pidRegistry, dirRegistry);
+  return new FaultEnv(net, db, legacy, nodes, pidRegistry, dirRegistry, dns);
 }
 
 /** A node's own settings, SELF in a value standing for its "name=host:port" (e.g. KVRING_PEERS: SELF). */

@@ -7,6 +7,10 @@
 import { appendFileSync, existsSync } from 'node:fs';
 import { NODE_MAIN } from '@kvring/devcluster/local-cluster';
 import { Child } from '@kvring/devcluster/process';
+import type { Pod } from './dns.js';
+
+/** The node's default KVRING_PEER_PORT. */
+const PEER_PORT = 50052;
 
 export const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 
@@ -43,6 +47,11 @@ export class FaultNode extends Child {
   private expectExit = false;
   readonly crashes: Crash[] = [];
   paused = false;
+  /**
+   * Not part of the cluster (a pod a scale-up may add): the suite's setup
+   * does not start it and the heal does not restart it.
+   */
+  standby = false;
 
   constructor(private readonly o: FaultNodeOptions) {
     if (o.faketime !== undefined && !existsSync(LIBFAKETIME))
@@ -70,7 +79,12 @@ export class FaultNode extends Child {
   }
 
   get peerAddress(): string {
-    return `${this.host}:50052`;
+    return `${this.host}:${PEER_PORT}`;
+  }
+
+  /** What the Service's DNS lists for this node. */
+  get pod(): Pod {
+    return { name: this.name, host: this.host, peerPort: PEER_PORT };
   }
 
   get httpUrl(): string {

@@ -17,6 +17,8 @@ export interface FaultFigures {
   /** Writes in flight on the victim's coordinator when it was killed. */
   inflightAtKill: number[];
   notes: string[];
+  /** Guarantees a fault saw broken outside the history (e.g. a DNS gap that changed the ring). */
+  broken: string[];
 }
 
 export interface FaultContext {
@@ -27,10 +29,12 @@ export interface FaultContext {
   readonly deadline: number;
   readonly random: () => number;
   readonly figures: FaultFigures;
+  /** The scenario's own figures, printed with its summary. */
+  readonly extra: Record<string, number | string>;
 }
 
 export function newFigures(): FaultFigures {
-  return { faults: 0, detectMs: [], undetected: 0, inflightAtKill: [], notes: [] };
+  return { faults: 0, detectMs: [], undetected: 0, inflightAtKill: [], notes: [], broken: [] };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
@@ -187,7 +191,7 @@ export async function healEverything(env: FaultEnv): Promise<void> {
   await env.net.healAll();
   if (!env.pg.running) await env.restartPostgres();
   await env.legacy.setConfig(LEGACY_NORMAL);
-  await Promise.all(env.nodes.filter((n) => !n.running).map((n) => n.startReady()));
+  await Promise.all(env.nodes.filter((n) => !n.running && !n.standby).map((n) => n.startReady()));
 }
 
 /**

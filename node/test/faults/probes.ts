@@ -10,14 +10,44 @@ const DOWN = 2;
 const UP = 1;
 const SELF = 3;
 
+/** The part of /status (ClusterInfo as JSON) the suite reads. */
 interface StatusView {
-  members: Array<{ name: string; state: number }>;
+  ringHash: string;
+  members: Array<{ name: string; state: number; ownership: number; peerAddress: string }>;
+}
+
+async function statusOf(node: FaultNode, timeoutMs: number): Promise<StatusView> {
+  const res = await fetch(`${node.httpUrl}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+  return (await res.json()) as StatusView;
 }
 
 export async function memberStates(node: FaultNode, timeoutMs = 1000): Promise<Map<string, number>> {
-  const res = await fetch(`${node.httpUrl}/status`, { signal: AbortSignal.timeout(timeoutMs) });
-  const body = (await res.json()) as StatusView;
+  const body = await statusOf(node, timeoutMs);
   return new Map(body.members.map((m) => [m.name, m.state]));
+}
+
+export interface RingSeen {
+  readonly hash: string;
+  /** Members that own part of the ring, sorted (a draining or held-down dead member may be listed with none). */
+  readonly owners: string[];
+  /** Members shown down. */
+  readonly down: string[];
+  /** "name@peerAddress" of every member listed, owners or not. */
+  readonly listed: string[];
+}
+
+/** The ring a node uses now, from its /status. */
+export async function ringOf(node: FaultNode, timeoutMs = 1000): Promise<RingSeen> {
+  const body = await statusOf(node, timeoutMs);
+  return {
+    hash: body.ringHash,
+    owners: body.members
+      .filter((m) => m.ownership > 0)
+      .map((m) => m.name)
+      .sort(),
+    down: body.members.filter((m) => m.state === DOWN).map((m) => m.name),
+    listed: body.members.map((m) => `${m.name}@${m.peerAddress}`),
+  };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

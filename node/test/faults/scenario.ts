@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { KvClient } from '@kvring/client';
 import { check, type FinalRead } from './checker.js';
 import { converge, pgRows } from './convergence.js';
-import { FAULT_NODE_ENV, startFaultEnv, type FaultEnv } from './env.js';
+import { FAULT_NODE_ENV, startFaultEnv, type FaultEnv, type FaultEnvOptions } from './env.js';
 import { healEverything, newFigures, sleep, type FaultContext, type FaultFigures } from './faults.js';
 import { HistoryRecorder, type InvokeEvent } from './history.js';
 import { porcupineBinary, runPorcupine, type PorcupineReport } from './porcupine.js';
@@ -52,6 +52,12 @@ export interface ScenarioSpec {
    * The convergence bound follows: the interval + 10 s.
    */
   readonly defaultAntiEntropy?: boolean;
+  /** Nodes beyond the three that start as standby (FaultEnvOptions.standby): a scale-up adds them. */
+  readonly standby?: number;
+  /** Membership from DNS instead of a static list (FaultEnvOptions.dns). */
+  readonly dns?: FaultEnvOptions['dns'];
+  /** FaultEnvOptions.startSpreadMs: node starts spread over this many ms. */
+  readonly startSpreadMs?: number;
   readonly workload?: Partial<WorkloadOptions>;
   /** Injects faults until ctx.deadline; must leave everything healed. */
   readonly faults: (ctx: FaultContext) => Promise<void>;
@@ -111,6 +117,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
       nodeEnv: { KVRING_ANTI_ENTROPY_INTERVAL: `${aeMs}ms`, ...spec.nodeEnv },
       ...(spec.perNodeEnv ? { perNodeEnv: spec.perNodeEnv } : {}),
       ...(spec.faketime ? { faketime: spec.faketime } : {}),
+      ...(spec.standby !== undefined ? { standby: spec.standby } : {}),
+      ...(spec.dns ? { dns: spec.dns } : {}),
+      ...(spec.startSpreadMs !== undefined ? { startSpreadMs: spec.startSpreadMs } : {}),
     });
     const seed = Number(process.env.KVRING_FAULTS_SEED ?? Math.floor(Math.random() * 2 ** 31));
     extra.seed = seed;
@@ -125,6 +134,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
       deadline: performance.now() + spec.faultMs,
       random: rng(seed ^ 0x5eed),
       figures,
+      extra,
     };
     try {
       await Promise.all([spec.faults(ctx), spec.during?.(ctx, extra)]);
@@ -216,10 +226,12 @@ async function finalReads(
       if ((e.ttlMs ?? 0) > 0) ttl.add(e.key);
     }
   const list = [...keys].filter((k) => !ttl.has(k)).sort();
-  const clients = env.nodes.map((n) => ({
-    name: n.name,
-    c: new KvClient(n.clientAddress, { timeoutMs: 5_000 }),
-  }));
+  const clients = env.nodes
+    .filter((n) => !n.standby)
+    .map((n) => ({
+      name: n.name,
+      c: new KvClient(n.clientAddress, { timeoutMs: 5_000 }),
+    }));
   const reads = new Map<string, FinalRead>();
   let errors = 0;
   let next = 0;

@@ -18,10 +18,19 @@ import {
   sleep,
 } from './faults.js';
 import { herd, measureAvailability, percent, waitReadThrough } from './measures.js';
+import { membershipChanges } from './membership.js';
 import { SHORT, type ScenarioSpec } from './scenario.js';
 
 const faultMs = (full: number, short: number): number =>
   Number(process.env.KVRING_FAULTS_MS ?? (SHORT ? short : full));
+
+/**
+ * The membership scenario's discovery interval (the node's default is 5 s):
+ * the documented residual's window is one such interval.
+ */
+const DISCOVERY_MS = 1_000;
+/** Discovery reads a member stays missing from DNS (a deleted pod's replacement without an IP yet). */
+const DNS_GAP_READS = 3;
 
 /** Longer than the failure detector's timeout (KVRING_FAILURE_TIMEOUT is 1 s, see env.ts). */
 const PAUSE_MS = 2_500;
@@ -202,6 +211,21 @@ export const SCENARIOS: Record<string, ScenarioSpec> = {
     faultMs: faultMs(30_000, 10_000),
     defaultAntiEntropy: true,
     faults: (ctx) => repeat(ctx, 1_500, (r) => drainAndRestart(ctx, r, 1_000)),
+  },
+  membership: {
+    name: 'membership',
+    description:
+      `nodes found through DNS (SRV, ${DISCOVERY_MS} ms refresh, member hold-down at its default): ` +
+      'scale 3 -> 4 (a pod listed and started), a member missing from DNS for ' +
+      `${DNS_GAP_READS} discovery reads, 4 -> 3 (Drain on the peer port as the operator does, SIGTERM, records removed), another gap; again`,
+    faultMs: faultMs(60_000, 20_000),
+    standby: 1,
+    dns: { service: 'kv-peers.faults.svc.cluster.local', intervalMs: DISCOVERY_MS },
+    // Each node reads DNS at another moment of the interval: a change reaches
+    // the nodes one after the other over up to one interval, the window
+    // in which readers on the old ring meet writers on the new one.
+    startSpreadMs: DISCOVERY_MS,
+    faults: (ctx) => membershipChanges(ctx, DNS_GAP_READS),
   },
   'postgres-rollback': {
     name: 'postgres-rollback',

@@ -65,7 +65,7 @@ export const SCENARIO_ORDER = [
   'eviction-flaky',
   'ttl-heal',
   'drain',
-  'dns-membership',
+  'membership',
   'postgres-rollback',
   'control-rollback',
   'control-stale',
@@ -137,7 +137,8 @@ export function verdictOf(s: ScenarioSummary): 'pass' | 'caught' | 'detected' | 
     s.convergeMs !== null &&
     totalEvictions(s) > 0 &&
     s.crashes.length === 0 &&
-    s.finalReadErrors === 0
+    s.finalReadErrors === 0 &&
+    (s.faults.broken ?? []).length === 0
     ? 'pass'
     : 'FAIL';
 }
@@ -216,6 +217,7 @@ export function formatText(summaries: readonly ScenarioSummary[]): string {
   out.push('', ...extras(summaries));
   for (const s of summaries) {
     if (s.error) out.push(`${s.scenario}: ERROR ${s.error}`);
+    for (const b of s.faults.broken ?? []) out.push(`${s.scenario}: BROKEN ${b}`);
     for (const e of s.check.examples.slice(0, 5)) out.push(`${s.scenario}: ${e}`);
     for (const v of s.porcupine?.visualizations ?? [])
       out.push(`${s.scenario}: Porcupine visualization ${v}`);

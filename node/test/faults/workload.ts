@@ -26,6 +26,8 @@ import { seededRandom } from '@kvring/test-support/prng';
 export interface WorkloadNode {
   readonly name: string;
   readonly clientAddress: string;
+  /** Not in the cluster (a pod not added yet or scaled away): no worker picks it. */
+  readonly standby?: boolean;
 }
 
 export interface WorkloadOptions {
@@ -246,11 +248,13 @@ export class Workload {
 
   private pickNode(i: number): WorkloadNode {
     const now = performance.now();
-    for (let k = 0; k < this.nodes.length; k++) {
-      const n = this.nodes[(i + k) % this.nodes.length]!;
+    const members = this.nodes.filter((n) => n.standby !== true);
+    const pool = members.length > 0 ? members : this.nodes;
+    for (let k = 0; k < pool.length; k++) {
+      const n = pool[(i + k) % pool.length]!;
       if ((this.avoidUntil.get(n.name) ?? 0) <= now) return n;
     }
-    return this.nodes[i % this.nodes.length]!;
+    return pool[i % pool.length]!;
   }
 
   /** One operation; `node` undefined: through the retrying client (it picks the node). */
