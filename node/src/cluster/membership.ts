@@ -130,7 +130,13 @@ export class Membership {
       const cur = this.peers.get(name);
       if (cur !== undefined && cur.address === addr) continue;
       cur?.close();
-      this.peers.set(name, this.opts.connect(name, addr));
+      const conn = this.opts.connect(name, addr);
+      // What the member announced belongs to the member, not the connection:
+      // a drained member that discovery lists again at another address (its
+      // SRV record outlived its A record) stays out of the ring until it
+      // says otherwise in a Hello of its own (a new pod of that name).
+      if (cur?.leaving === true) conn.leaving = true;
+      this.peers.set(name, conn);
       reconnected++;
     }
     for (const [name, conn] of this.peers)

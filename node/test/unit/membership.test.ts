@@ -1,0 +1,93 @@
+// Membership as discovery and peers' announcements move it: a drained
+// member must stay out of the ring even when discovery lists it again at
+// another address (its SRV record outliving its A record makes discovery
+// fall back to the host name) — found by the fault suite's membership
+// scenario, where the reconnection forgot the member had drained.
+import { afterEach, describe, expect, it } from '@jest/globals';
+import type { Discovery, MemberMap } from '../../src/cluster/discovery.js';
+import type { LocalHandle } from '../../src/cluster/local-handle.js';
+import { Membership } from '../../src/cluster/membership.js';
+import { createLogger } from '../../src/log.js';
+import { NodeMetrics } from '../../src/metrics.js';
+import type { PeerConnection } from '../../src/peer/connection.js';
+
+/** What Membership reads of a connection: its address, the peer's announced leaving, close. */
+interface FakeConn {
+  readonly name: string;
+  readonly address: string;
+  leaving: boolean;
+  closed: boolean;
+  close(): void;
+}
+
+class ScriptedDiscovery implements Discovery {
+  readonly description = 'scripted';
+  list = new Map<string, string>();
+  members(): Promise<MemberMap> {
+    return Promise.resolve(new Map(this.list));
+  }
+}
+
+let membership: Membership | undefined;
+afterEach(() => membership?.stop());
+
+async function start(discovery: ScriptedDiscovery, conns: FakeConn[]): Promise<Membership> {
+  const self = { name: 'a', isSelf: true, up: true, incarnation: 'i' } as unknown as LocalHandle; // only its name is read here
+  membership = await Membership.start(
+    {
+      discovery,
+      self,
+      selfPeerAddress: 'a:50052',
+      vnodes: 16,
+      replicationFactor: 3,
+      connect: (name, address) => {
+        const c: FakeConn = { name, address, leaving: false, closed: false, close: () => (c.closed = true) };
+        conns.push(c);
+        // The ring stores connections as replica handles; membership itself
+        // reads only the fields of FakeConn.
+        return c as unknown as PeerConnection;
+      },
+      onRingChange: () => undefined,
+      holdDownMs: 30_000,
+      selfLeaving: () => false,
+      log: createLogger('silent'),
+      metrics: new NodeMetrics({ member: 'a' }),
+    },
+    3_600_000,
+  );
+  return membership;
+}
+
+const members = (m: Membership): string[] => [...m.ring.members].sort();
+
+describe('membership', () => {
+  it('keeps a drained member out of the ring when discovery lists it again at another address', async () => {
+    const d = new ScriptedDiscovery();
+    d.list = new Map([
+      ['a', 'a:50052'],
+      ['b', '10.0.0.2:50052'],
+      ['c', '10.0.0.3:50052'],
+      ['d', '10.0.0.4:50052'],
+    ]);
+    const conns: FakeConn[] = [];
+    const m = await start(d, conns);
+    expect(members(m)).toEqual(['a', 'b', 'c', 'd']);
+
+    // d drains: its Hello says leaving, and it leaves the ring at once.
+    conns.find((c) => c.name === 'd')!.leaving = true;
+    m.reapply();
+    expect(members(m)).toEqual(['a', 'b', 'c']);
+
+    // Its A record is gone before its SRV record: discovery names it by host.
+    d.list.set('d', 'd.kv-peers.ns.svc:50052');
+    await m.refresh(false);
+    expect(members(m)).toEqual(['a', 'b', 'c']);
+
+    // A pod d that starts again announces that it is not leaving: back in.
+    const ofD = conns.filter((c) => c.name === 'd');
+    const fresh = ofD[ofD.length - 1]!;
+    fresh.leaving = false;
+    m.reapply();
+    expect(members(m)).toEqual(['a', 'b', 'c', 'd']);
+  });
+});
