@@ -39,7 +39,16 @@ export interface DurableStore {
   /** The live row (tombstones included), or undefined when absent or expired. */
   read(key: string): Promise<DurableRow | undefined>;
   /** `read`, plus the key's newest version even when that row expired (no row: the purge watermark, 0 before any purge). */
-  readCurrent(key: string): Promise<{ row: DurableRow | undefined; version: number }>;
+  readCurrent(key: string): Promise<{
+    row: DurableRow | undefined;
+    version: number;
+    /**
+     * The version sequence's last value, read in the same statement (when
+     * the store can): below a version this node saw committed, PostgreSQL
+     * lost commits, and its answer may be older than acknowledged writes.
+     */
+    sequence?: number;
+  }>;
   /** Inserts a read-through value unless a live row exists; returns the current row. */
   hydrate(key: string, value: Buffer, ttlMs: number): Promise<DurableRow>;
   /**
@@ -159,7 +168,22 @@ export class Coordinator {
     // the key's history, so it may be older than what it once held. Only
     // PostgreSQL can say whether a newer version exists.
     if (answers.some((a) => !a.result.found || a.result.unverified)) {
-      const { row, version } = await this.deps.durable.readCurrent(key);
+      // PostgreSQL lost commits (regression.ts): what it would answer may be
+      // older than an acknowledged write. Fail loudly instead of serving it.
+      if (this.regressions.regressed) throw this.regressions.readRefusal();
+      const high = this.deps.durable.highestVersion;
+      const { row, version, sequence } = await this.deps.durable.readCurrent(key);
+      // PostgreSQL's sequence behind a version this node saw committed: it
+      // lost commits, and what it answers may be older than an acknowledged
+      // write. Detected here by any read, not only by the next write.
+      if (sequence !== undefined && sequence < high)
+        throw this.regressions.report({
+          key,
+          version: sequence,
+          seen: high,
+          detector: 'read',
+          refused: false,
+        });
       if (row === undefined && winner !== undefined && version >= winner.version) {
         // The newest version expired; what a replica holds is that version
         // (a late frame or another clock gave it a longer life) or older (a
@@ -223,6 +247,7 @@ export class Coordinator {
     if (replayed) return this.replay(key, version, prefs, incs);
     if (version <= floor)
       throw this.regressions.report({ key, version, seen: floor, detector: 'node', refused: true });
+    this.regressions.committed(version);
     const w: WriteRequest = { key, value, version, tombstone, ttlMs };
     let refusal: { replica: string; held: number } | undefined;
     let decided = false;

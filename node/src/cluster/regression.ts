@@ -18,7 +18,7 @@ import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { ReplicaHandle } from './replica.js';
 
-export type Detector = 'node' | 'replica';
+export type Detector = 'node' | 'replica' | 'read';
 
 export interface Regression {
   readonly key: string;
@@ -39,26 +39,69 @@ const LOG_EVERY_MS = 1000;
 export class RegressionReporter {
   private lastLog = -Infinity;
   private unlogged = 0;
+  /**
+   * Fail closed: once PostgreSQL is known to have lost commits, what it
+   * answers is suspect, and a read that serves it would be stale without
+   * saying so. Until a write gets a version above every version seen
+   * (the operator advanced the sequence: README, "Version regression"),
+   * reads that would need PostgreSQL's answer (a replica missed) fail with
+   * VERSION_REGRESSION; reads every asked replica answers are served (a
+   * replica never holds a version PostgreSQL did not commit at the time).
+   * 0 = no regression outstanding.
+   */
+  private fence = 0;
+
+  /** A regression is outstanding: reads must not serve what PostgreSQL says. */
+  get regressed(): boolean {
+    return this.fence > 0;
+  }
+
+  /** A write PostgreSQL committed at `version`: above the fence, the sequence was advanced past the loss. */
+  committed(version: number): void {
+    if (this.fence > 0 && version > this.fence) {
+      this.log.warn(
+        { version, fence: this.fence },
+        'version regression over: PostgreSQL versions are above every version seen again',
+      );
+      this.fence = 0;
+    }
+  }
+
+  /** The error every read gets while a regression is outstanding. */
+  readRefusal(): VersionRegressionError {
+    return new VersionRegressionError(
+      `PostgreSQL has lost commits (a version regression was detected; versions up to ${this.fence} were seen): ` +
+        'reads fail rather than serve values that may be older than acknowledged writes, until the version ' +
+        'sequence is advanced (README, "Version regression")',
+    );
+  }
 
   constructor(
     private readonly log: Logger,
     private readonly metrics: NodeMetrics,
   ) {
     // Both series from the start, so increase() sees the first regression.
-    for (const detector of ['node', 'replica'] as const) metrics.versionRegressions.inc({ detector }, 0);
+    for (const detector of ['node', 'replica', 'read'] as const)
+      metrics.versionRegressions.inc({ detector }, 0);
   }
 
   report(r: Regression): VersionRegressionError {
     this.metrics.versionRegressions.inc({ detector: r.detector });
-    const where =
-      r.detector === 'node'
-        ? `this node saw version ${r.seen} committed before the write began`
-        : `replica ${r.replica ?? '?'} holds version ${r.seen} of the key, which PostgreSQL no longer has`;
+    this.fence = Math.max(this.fence, r.seen);
     const message =
-      `PostgreSQL gave this write version ${r.version}, but ${where}: PostgreSQL has lost commits ` +
-      '(restored from a backup, or failed over to an asynchronous standby). The write is committed in ' +
-      'PostgreSQL but NOT acknowledged, and writes keep failing until the version sequence is advanced ' +
-      'above every version replicas hold (README, "Version regression")';
+      r.detector === 'read'
+        ? `PostgreSQL's version sequence is at ${r.version}, below version ${r.seen} this node saw committed: ` +
+          'PostgreSQL has lost commits (restored from a backup, or failed over to an asynchronous standby). ' +
+          'Reads that need its answer fail, and writes fail, until the version sequence is advanced above every ' +
+          'version replicas hold (README, "Version regression")'
+        : `PostgreSQL gave this write version ${r.version}, but ${
+            r.detector === 'node'
+              ? `this node saw version ${r.seen} committed before the write began`
+              : `replica ${r.replica ?? '?'} holds version ${r.seen} of the key, which PostgreSQL no longer has`
+          }: PostgreSQL has lost commits ` +
+          '(restored from a backup, or failed over to an asynchronous standby). The write is committed in ' +
+          'PostgreSQL but NOT acknowledged, and writes keep failing until the version sequence is advanced ' +
+          'above every version replicas hold (README, "Version regression")';
     const now = performance.now();
     if (now - this.lastLog >= LOG_EVERY_MS) {
       this.log.error(

@@ -117,9 +117,12 @@ export function statements(t: string, seq: string, idem: string, purged: string)
      * `current`, always one row: the key's columns are null when it has no
      * row, and `purged` is the highest version the purge deleted. A replica
      * copy of a key without a row is at most that (the key's last row was
-     * purged), unless PostgreSQL lost the row (a restore).
+     * purged), unless PostgreSQL lost the row (a restore). `sequence` is the
+     * version sequence's last value: below a version this node saw
+     * committed, PostgreSQL lost commits (coordinator.ts, regression.ts).
      */
-    currentOrPurged: `SELECT r.*, p.version AS purged FROM ${purged} p
+    currentOrPurged: `SELECT r.*, p.version AS purged,
+        (SELECT last_value FROM ${seq}) AS sequence FROM ${purged} p
       LEFT JOIN LATERAL (SELECT ${ROW}, NOT ${LIVE} AS expired FROM ${t} WHERE key = $1) r ON true`,
 
     /**

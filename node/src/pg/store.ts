@@ -53,7 +53,9 @@ import type {
 export type { PgStoreDeps, PgStoreOptions };
 
 /** `currentOrPurged`: the key's row, or nulls, with the purge watermark. */
-type CurrentRecord = { purged: string } & ((RowRecord & { expired: boolean }) | { key: null });
+type CurrentRecord = { purged: string; sequence: string } & (
+  (RowRecord & { expired: boolean }) | { key: null }
+);
 
 const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
@@ -245,15 +247,17 @@ export class PgStore implements VersionedStore {
    * purge): the key's last row, a tombstone or an expired value, was purged
    * with a version at most that, and a replica's copy is older still.
    */
-  async readCurrent(key: string): Promise<{ row: Row | undefined; version: number }> {
+  async readCurrent(key: string): Promise<{ row: Row | undefined; version: number; sequence: number }> {
     checkKey(key);
     const res = await this.run('read', 'read', (c) =>
       c.query<CurrentRecord>(this.sql.currentOrPurged, [key]),
     );
     const r = res.rows[0];
-    if (r === undefined || r.key === null) return { row: undefined, version: Number(r?.purged ?? 0) };
+    const sequence = Number(r?.sequence ?? 0);
+    if (r === undefined || r.key === null)
+      return { row: undefined, version: Number(r?.purged ?? 0), sequence };
     const row = this.row(r);
-    return { row: !r.expired || r.tombstone ? row : undefined, version: row.version };
+    return { row: !r.expired || r.tombstone ? row : undefined, version: row.version, sequence };
   }
 
   async readMany(keys: readonly string[]): Promise<Map<string, Row>> {

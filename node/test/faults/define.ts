@@ -32,7 +32,10 @@ export function defineScenario(spec: ScenarioSpec): void {
           versionRegressionsReported: s.versionRegressions + s.regressionErrors > 0,
           detected: detected(s),
           staleReads: s.check.staleReads,
-          examples: s.check.examples,
+          // Writes PostgreSQL lost are expected here (it is the fault), and so
+          // are replicas still holding them at the end; any other example (a
+          // stale read, a conflict, a phantom) is a finding.
+          examples: s.check.examples.filter((e) => !/^(lost|final read != PostgreSQL): /.test(e)),
         }).toEqual({ versionRegressionsReported: true, detected: true, staleReads: 0, examples: [] });
         return;
       }

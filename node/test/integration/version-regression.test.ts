@@ -81,6 +81,17 @@ describe('version regression (PostgreSQL lost commits)', () => {
     expect(viaNode).toMatchObject({ code: status.DATA_LOSS });
     expect((viaNode as ServiceError).details).toMatch(/this node saw version \d+ committed before/);
 
+    // A read that needs PostgreSQL's answer (no replica holds the key) fails
+    // loudly on a node that detected the loss, instead of serving what the
+    // restored PostgreSQL says.
+    await env.sql(
+      `INSERT INTO kv_store (key, value, version, tombstone) VALUES ('rg:only-pg', 'restored', 1, false)`,
+    );
+    await expect(env.clients[0]!.get('rg:only-pg')).rejects.toMatchObject({
+      reason: 'VERSION_REGRESSION',
+      code: status.DATA_LOSS,
+    });
+
     // No node serves the restored (older) value or the refused one.
     for (const c of env.clients) {
       const r = await c.get('rg:k');
@@ -102,5 +113,7 @@ describe('version regression (PostgreSQL lost commits)', () => {
     expect(fixed).toBeGreaterThan(lostVersion);
     expect(await acked(0, 'rg:fresh', 'z')).toBeGreaterThan(fixed);
     for (const c of env.clients) expect((await c.get('rg:k')).value.toString()).toBe('fixed');
+    // Recovered: reads that need PostgreSQL are served again.
+    expect((await env.clients[0]!.get('rg:only-pg')).value.toString()).toBe('restored');
   }, 120_000);
 });
