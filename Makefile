@@ -18,10 +18,8 @@ node_modules/.installed: package.json package-lock.json
 deps: node_modules/.installed ## install npm dependencies (and system tools the tests use)
 	@bash scripts/ensure-system-deps.sh
 
-gen: deps ## generate protobuf code (buf + ts-proto) into node/src/gen and client/src/gen
-	@rm -rf node/src/gen client/src/gen
-	$(NODE_BIN)/buf generate --template node/buf.gen.yaml proto
-	$(NODE_BIN)/buf generate --template client/buf.gen.yaml proto --path proto/kvring/v1/kvring.proto --path proto/google/rpc
+gen: deps ## generate protobuf code (buf + ts-proto) into node/src/gen and client/src/gen (npm run gen: the image build runs the same)
+	npm run --silent gen
 
 build: gen ## compile every workspace package into its dist/ (tsc -b, in dependency order)
 	$(NODE_BIN)/tsc -b tsconfig.build.json

@@ -3,7 +3,7 @@
 // auto-pipelining (the Redis reference). Each is made once per run and kept
 // warm across phases.
 import { KvClient, PipelineClient } from '@kvring/client';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 export type Protocol = 'unary' | 'pipelined' | 'redis';
 
@@ -63,22 +63,31 @@ function pipelinedClient(c: PipelineClient, t: ClientTarget): LoadClient {
 
 function redisClient(address: string, timeoutMs: number): LoadClient {
   const [host, port] = splitAddress(address);
-  const r = new Redis({
-    host,
-    port,
-    enableAutoPipelining: true,
-    lazyConnect: true,
-    commandTimeout: timeoutMs,
-    maxRetriesPerRequest: 0,
-  });
+  // ioredis is the benchmark's reference client, a devDependency: it is
+  // loaded when a Redis run starts, so the CLI (which imports this module for
+  // `kvring bench`) runs where it is not installed (the images).
+  let r: Redis | undefined;
+  const redis = (): Redis => {
+    if (r === undefined) throw new Error('the Redis client is used before warmUp()');
+    return r;
+  };
   return {
-    set: (key, value) => r.set(key, value),
-    get: async (key) => (await r.getBuffer(key)) !== null,
+    set: (key, value) => redis().set(key, value),
+    get: async (key) => (await redis().getBuffer(key)) !== null,
     warmUp: async () => {
+      const { Redis: RedisClient } = await import('ioredis');
+      r = new RedisClient({
+        host,
+        port,
+        enableAutoPipelining: true,
+        lazyConnect: true,
+        commandTimeout: timeoutMs,
+        maxRetriesPerRequest: 0,
+      });
       await r.connect();
       await r.ping();
     },
-    close: () => r.disconnect(),
+    close: () => r?.disconnect(),
   };
 }
 
