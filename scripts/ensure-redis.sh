@@ -3,14 +3,9 @@
 # with), installed on first use. The bench starts its own redis-server on
 # loopback with a temporary directory; the packaged service is stopped.
 set -euo pipefail
+# shellcheck source=lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh" bench
 if command -v redis-server >/dev/null 2>&1; then exit 0; fi
-if [ "$(id -u)" != 0 ]; then
-  echo "redis-server is missing (install it, e.g. apt-get install redis-server)" >&2
-  exit 1
-fi
-echo "installing system package: redis-server" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+install_packages redis-server
 # The package may start its own service on install; the bench runs its own.
 if [ -x /etc/init.d/redis-server ]; then /etc/init.d/redis-server stop >/dev/null 2>&1 || true; fi

@@ -5,6 +5,8 @@
 # policy-rc.d keeps the docker service from starting on install: the
 # scripts start their own engine.
 set -euo pipefail
+# shellcheck source=../lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh" image
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
@@ -13,11 +15,4 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 [ ${#need[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" != 0 ]; then
-  echo "[image] missing system packages: ${need[*]} (apt-get install ${need[*]})" >&2
-  exit 1
-fi
-echo "[image] installing system packages: ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+install_packages "${need[@]}"
