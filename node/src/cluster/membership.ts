@@ -143,6 +143,10 @@ export class Membership {
       if (!next.has(name)) {
         conn.close();
         this.peers.delete(name);
+        // A member that left the ring earlier (drained) leaves the handles
+        // now: the ring's names do not change, but the placement's handle
+        // list (what ClusterInfo reports) must.
+        reconnected++;
       }
     this.addresses = next;
     // A draining member is still connected (its handoff state matters) but

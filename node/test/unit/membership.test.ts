@@ -31,7 +31,11 @@ class ScriptedDiscovery implements Discovery {
 let membership: Membership | undefined;
 afterEach(() => membership?.stop());
 
-async function start(discovery: ScriptedDiscovery, conns: FakeConn[]): Promise<Membership> {
+async function start(
+  discovery: ScriptedDiscovery,
+  conns: FakeConn[],
+  now: () => number = Date.now,
+): Promise<Membership> {
   const self = { name: 'a', isSelf: true, up: true, incarnation: 'i' } as unknown as LocalHandle; // only its name is read here
   membership = await Membership.start(
     {
@@ -50,6 +54,7 @@ async function start(discovery: ScriptedDiscovery, conns: FakeConn[]): Promise<M
       onRingChange: () => undefined,
       holdDownMs: 30_000,
       selfLeaving: () => false,
+      now,
       log: createLogger('silent'),
       metrics: new NodeMetrics({ member: 'a' }),
     },
@@ -89,5 +94,33 @@ describe('membership', () => {
     fresh.leaving = false;
     m.reapply();
     expect(members(m)).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('forgets a drained member once discovery has not listed it for the hold-down (ClusterInfo lists handles)', async () => {
+    const d = new ScriptedDiscovery();
+    d.list = new Map([
+      ['a', 'a:50052'],
+      ['b', '10.0.0.2:50052'],
+      ['c', '10.0.0.3:50052'],
+      ['d', '10.0.0.4:50052'],
+    ]);
+    let t = 1_000_000;
+    const conns: FakeConn[] = [];
+    const m = await start(d, conns, () => t);
+    conns.find((c) => c.name === 'd')!.leaving = true;
+    m.reapply();
+    // The pod is gone: no longer listed; still held while the hold-down runs.
+    d.list.delete('d');
+    await m.refresh(false);
+    expect(m.handles().map((h) => h.name)).toContain('d');
+    t += 31_000;
+    await m.refresh(false);
+    expect(
+      m
+        .handles()
+        .map((h) => h.name)
+        .sort(),
+    ).toEqual(['a', 'b', 'c']);
+    expect(members(m)).toEqual(['a', 'b', 'c']);
   });
 });
