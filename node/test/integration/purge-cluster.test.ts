@@ -135,7 +135,12 @@ describe('purge of tombstones and expired rows', () => {
   }, 60_000);
 
   it('purges on one node at a time (a PostgreSQL advisory lock)', async () => {
-    // Every node tries every interval; the lock lets one of them run.
+    // Every node tries every interval; the lock lets one of them run. The
+    // nodes restarted in the test before (metrics start at zero), so wait for
+    // a run to be reported rather than read the counters at once.
+    const total = async (): Promise<number> =>
+      (await metric('kvring_purge_runs_total', 'outcome="ran"')).reduce((a, b) => a + b, 0);
+    expect(await eventually(async () => (await total()) > 0, 10 * INTERVAL_MS + 5_000)).toBe(true);
     const ran = await metric('kvring_purge_runs_total', 'outcome="ran"');
     const locked = await metric('kvring_purge_runs_total', 'outcome="locked"');
     console.log(`purge runs per node: ran ${ran.join('/')}, found the lock taken ${locked.join('/')}`);
