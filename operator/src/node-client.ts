@@ -50,8 +50,10 @@ class GrpcNodeConnection implements NodeConnection {
           ? grpcCredentials.createSsl(ca, Buffer.from(pair.keyPem), Buffer.from(pair.certPem))
           : creds,
     });
-    // The seed address is never dialled: every call names its node.
-    this.client = new KvClient(['unused.invalid:1'], {
+    // The seed address is never dialled: every call names its node. A
+    // literal loopback address, not a DNS name: the client resolves names
+    // in the background, and this one must cause no DNS traffic at all.
+    this.client = new KvClient(['127.0.0.1:1'], {
       timeoutMs: probeTimeoutMs,
       credentials: creds,
       ...(security.token && { token: security.token }),
