@@ -65,15 +65,21 @@ async function start(
 
 const members = (m: Membership): string[] => [...m.ring.members].sort();
 
+/** Discovery listing a (this node), b, c and d. */
+function fourMembers(): ScriptedDiscovery {
+  const d = new ScriptedDiscovery();
+  d.list = new Map([
+    ['a', 'a:50052'],
+    ['b', '10.0.0.2:50052'],
+    ['c', '10.0.0.3:50052'],
+    ['d', '10.0.0.4:50052'],
+  ]);
+  return d;
+}
+
 describe('membership', () => {
   it('keeps a drained member out of the ring when discovery lists it again at another address', async () => {
-    const d = new ScriptedDiscovery();
-    d.list = new Map([
-      ['a', 'a:50052'],
-      ['b', '10.0.0.2:50052'],
-      ['c', '10.0.0.3:50052'],
-      ['d', '10.0.0.4:50052'],
-    ]);
+    const d = fourMembers();
     const conns: FakeConn[] = [];
     const m = await start(d, conns);
     expect(members(m)).toEqual(['a', 'b', 'c', 'd']);
@@ -97,13 +103,7 @@ describe('membership', () => {
   });
 
   it('forgets a drained member once discovery has not listed it for the hold-down (ClusterInfo lists handles)', async () => {
-    const d = new ScriptedDiscovery();
-    d.list = new Map([
-      ['a', 'a:50052'],
-      ['b', '10.0.0.2:50052'],
-      ['c', '10.0.0.3:50052'],
-      ['d', '10.0.0.4:50052'],
-    ]);
+    const d = fourMembers();
     let t = 1_000_000;
     const conns: FakeConn[] = [];
     const m = await start(d, conns, () => t);
