@@ -134,7 +134,7 @@ describe('purge of tombstones and expired rows', () => {
     ]);
   }, 60_000);
 
-  it('purges on one node at a time (a PostgreSQL advisory lock)', async () => {
+  it('runs the purge on the nodes (that only one runs at a time is pg-purge.test.ts: the advisory lock)', async () => {
     // Every node tries every interval; the lock lets one of them run. The
     // nodes restarted in the test before (metrics start at zero), so wait for
     // a run to be reported rather than read the counters at once.
