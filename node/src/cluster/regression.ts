@@ -35,6 +35,9 @@ export interface Regression {
 
 const LOG_EVERY_MS = 1000;
 
+/** How far README's recovery advances the sequence (setval H + 1,000,000): the operator's word that it is over. */
+export const RECOVERY_MARGIN = 1_000_000;
+
 /** Counts, logs (at most once a second, with how many were not logged) and builds the error. */
 export class RegressionReporter {
   private lastLog = -Infinity;
@@ -56,12 +59,19 @@ export class RegressionReporter {
     return this.fence > 0;
   }
 
-  /** A write PostgreSQL committed at `version`: above the fence, the sequence was advanced past the loss. */
+  /**
+   * A write PostgreSQL committed at `version`. The regression is over only
+   * when the operator has advanced the sequence as README's recovery says
+   * (by RECOVERY_MARGIN above every version seen): the sequence also climbs
+   * past the fence by itself as refused writes consume it, but the rows
+   * PostgreSQL lost are no less lost then, and reads that need PostgreSQL
+   * would serve its older values without a word.
+   */
   committed(version: number): void {
-    if (this.fence > 0 && version > this.fence) {
+    if (this.fence > 0 && version > this.fence + RECOVERY_MARGIN) {
       this.log.warn(
         { version, fence: this.fence },
-        'version regression over: PostgreSQL versions are above every version seen again',
+        'version regression over: the version sequence was advanced past every version seen',
       );
       this.fence = 0;
     }

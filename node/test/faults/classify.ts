@@ -40,9 +40,18 @@ const CODE_NAMES = new Map<number, string>(
     .map(([name, value]) => [value, name]),
 );
 
-/** "UNAVAILABLE: only 1 of 3 replicas ..." for the history file. */
+/**
+ * "QUORUM_UNAVAILABLE: only 1 of 3 replicas ..." for the history file: the
+ * node's reason (ErrorInfo) when the error carries one, else the gRPC
+ * status name ("UNAVAILABLE: No connection established").
+ */
 export function describeError(err: ErrorLike): string {
-  const code = typeof err.code === 'number' ? (CODE_NAMES.get(err.code) ?? String(err.code)) : 'ERROR';
+  const code =
+    typeof err.reason === 'string' && err.reason !== ''
+      ? err.reason
+      : typeof err.code === 'number'
+        ? (CODE_NAMES.get(err.code) ?? String(err.code))
+        : 'ERROR';
   const details = typeof err.details === 'string' ? err.details : messageOf(err);
   return `${code}: ${details}`.slice(0, 300);
 }

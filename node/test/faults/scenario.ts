@@ -19,12 +19,8 @@ import { EVICTIONS, MetricsSampler, VERSION_REGRESSIONS, waitMembersUp } from '.
 import type { ScenarioSummary } from './summary.js';
 import { DEFAULT_WORKLOAD, rng, Workload, type WorkloadOptions } from './workload.js';
 
-/**
- * Errors clients saw for a version regression: the client library hands
- * over the gRPC status and message only (no ErrorInfo reason), so the code
- * is looked for in the message.
- */
-const REGRESSION_ERROR = /VERSION_REGRESSION/;
+/** Errors clients saw for a version regression: the history names each error by its reason first (classify.ts). */
+const REGRESSION_ERROR = /^VERSION_REGRESSION: /;
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const SHORT = process.env.KVRING_FAULTS_SHORT === '1';
