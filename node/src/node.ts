@@ -17,12 +17,14 @@ import { AntiEntropy, type AntiEntropySource } from './cluster/anti-entropy.js';
 import { Coordinator } from './cluster/coordinator.js';
 import { DnsDiscovery, StaticDiscovery, type Discovery } from './cluster/discovery.js';
 import { Handoff } from './cluster/handoff.js';
+import { hotKeys } from './cluster/hot-keys.js';
 import { HintReplayer } from './cluster/hint-replayer.js';
 import { Hints } from './cluster/hints.js';
 import { LocalHandle } from './cluster/local-handle.js';
 import { LocalReplica } from './cluster/local-replica.js';
 import { Membership } from './cluster/membership.js';
 import { RingView } from './cluster/ring-view.js';
+import { Warmup } from './cluster/warmup.js';
 import { Ring } from '@kvring/client/ring';
 import { LegacyClient } from './legacy/client.js';
 import type { Logger } from './log.js';
@@ -53,6 +55,8 @@ export class KvNode {
   private antiEntropy!: AntiEntropy<ChangeCursor>;
   private handoff!: Handoff;
   private purge: PurgeJob | undefined;
+  /** Readiness waits for it (warmup.ts). */
+  private warmup: Warmup | undefined;
   private clientSrv: Server | undefined;
   private peerSrv: Server | undefined;
   private http: HttpServer | undefined;
@@ -82,7 +86,9 @@ export class KvNode {
       cfg.replicationFactor,
       new Ring([cfg.nodeName], { vnodes: cfg.vnodes }),
     );
-    this.replica = new LocalReplica(this.store, this.incarnation, now, this.view);
+    this.replica = new LocalReplica(this.store, this.incarnation, now, this.view, (hit) =>
+      this.metrics.memoryReads.inc({ result: hit ? 'hit' : 'miss' }),
+    );
     this.hints = new Hints({ maxBytes: cfg.hintsMaxBytes, maxAgeMs: cfg.hintsMaxAgeMs }, this.metrics);
   }
 
@@ -95,7 +101,7 @@ export class KvNode {
     const security = loadSecurity(cfg, log);
     this.http = httpServer(metrics.registry, {
       notReadyReason: () => this.notReadyReason(),
-      status: () => this.clusterInfo(),
+      status: () => ({ ...this.clusterInfo(), warmup: this.warmup?.report }),
     });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
@@ -144,6 +150,7 @@ export class KvNode {
         log,
         legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
         digest: (keys) => this.digest(keys),
+        hot: (req) => hotKeys(cfg.nodeName, this.store, this.view.ring, cfg.replicationFactor, req),
       }),
       this.health,
     );
@@ -177,6 +184,7 @@ export class KvNode {
       cfg.discoveryIntervalMs,
     );
     this.view.reset(this.membership.ring);
+    const warming = this.startWarmup();
     this.coordinator = new Coordinator(
       {
         readQuorum: cfg.readQuorum,
@@ -230,7 +238,9 @@ export class KvNode {
     );
     serveAdmin(this.peerSrv, { metrics, log }, (req) => this.drain(req));
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
-    this.health.setStatus('', 'SERVING');
+    void warming.then(() => {
+      if (!this.stopping) this.health.setStatus('', 'SERVING');
+    });
     this.gauges = setInterval(() => {
       // Expired entries are never served; the sweep only returns their memory sooner.
       this.store.sweep(1000);
@@ -277,6 +287,28 @@ export class KvNode {
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.http?.closeAllConnections();
     this.log.info('node stopped');
+  }
+
+  /** Refills the hot set from PostgreSQL, for the keys peers report hot; bounded (KVRING_WARMUP_*). */
+  private startWarmup(): Promise<unknown> {
+    const { cfg } = this;
+    this.warmup = new Warmup(
+      {
+        self: cfg.nodeName,
+        // Half the store at most: writes arriving meanwhile keep their room.
+        maxBytes: Math.min(cfg.warmupMaxBytes, Math.floor(cfg.maxMemory / 2)),
+        timeoutMs: cfg.warmupTimeoutMs,
+      },
+      {
+        peers: () => this.membership.connections(),
+        readMany: (keys) => this.pg.readMany(keys),
+        store: this.store,
+        owns: (key) => this.view.owns(key),
+        log: this.log.child({ component: 'warmup' }),
+        metrics: this.metrics,
+      },
+    );
+    return this.warmup.run();
   }
 
   private discovery(): Discovery {
@@ -347,6 +379,7 @@ export class KvNode {
   }
 
   private onPeerState(conn: PeerConnection, change: PeerChange): void {
+    this.warmup?.peerChanged();
     if (change === 'view') {
       // A peer that drains leaves the ring at once; one that reports a view
       // may settle this node's.
@@ -387,6 +420,7 @@ export class KvNode {
     if (this.stopping) return 'shutting down';
     if (!this.membership || !this.clientSrv) return 'starting';
     if (!this.pg.reachable) return 'PostgreSQL unreachable';
+    if (this.warmup !== undefined && this.warmup.report === undefined) return this.warmup.progress();
     return undefined;
   }
 

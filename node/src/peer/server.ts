@@ -9,6 +9,8 @@ import {
   type DigestRequest,
   type DigestResponse,
   type Hello,
+  type HotRequest,
+  type HotResponse,
   type PeerRequestFrame,
   type PeerResponseFrame,
   type PeerResult,
@@ -30,6 +32,8 @@ export interface PeerServerDeps {
   /** Read-through as the key's primary (coalesced per key). */
   legacyFetch(key: string): Promise<PeerResult>;
   digest(keys: readonly string[]): DigestResponse;
+  /** This node's hot keys for a peer's warm-up (cluster/hot-keys.ts). */
+  hot(req: HotRequest): HotResponse;
 }
 
 export function peerService(deps: PeerServerDeps): PeerServiceServer {
@@ -42,6 +46,9 @@ export function peerService(deps: PeerServerDeps): PeerServiceServer {
       callback: sendUnaryData<DigestResponse>,
     ): void {
       callback(null, deps.digest(call.request.keys));
+    },
+    hot(call: ServerUnaryCall<HotRequest, HotResponse>, callback: sendUnaryData<HotResponse>): void {
+      callback(null, deps.hot(call.request));
     },
   };
 }
