@@ -28,7 +28,7 @@ export class NodeMetrics {
   readonly memoryReads = new Counter({
     name: 'kvring_memory_reads_total',
     help:
-      "Replica reads this node answered, by result: hit (from its memory) or miss (not held, or a copy it may " +
+      'Replica reads this node answered, by result: hit (from its memory) or miss (not held, or a copy it may ' +
       'not serve yet); the memory hit ratio is hit / (hit + miss).',
     labelNames: ['result'] as const,
     registers: [this.registry],

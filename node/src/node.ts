@@ -57,6 +57,8 @@ export class KvNode {
   private purge: PurgeJob | undefined;
   /** Readiness waits for it (warmup.ts). */
   private warmup: Warmup | undefined;
+  /** Peers that opened a replication stream to this process. */
+  private readonly inbound = new Set<string>();
   private clientSrv: Server | undefined;
   private peerSrv: Server | undefined;
   private http: HttpServer | undefined;
@@ -150,6 +152,11 @@ export class KvNode {
         log,
         legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
         digest: (keys) => this.digest(keys),
+        onPeerHello: (member) => {
+          if (this.inbound.has(member)) return;
+          this.inbound.add(member);
+          this.warmup?.peerChanged();
+        },
         hot: (req) => hotKeys(cfg.nodeName, this.store, this.view.ring, cfg.replicationFactor, req),
       }),
       this.health,
@@ -302,6 +309,7 @@ export class KvNode {
       {
         peers: () => this.membership.connections(),
         readMany: (keys) => this.pg.readMany(keys),
+        connectedIn: (peer) => this.inbound.has(peer),
         store: this.store,
         owns: (key) => this.view.owns(key),
         log: this.log.child({ component: 'warmup' }),

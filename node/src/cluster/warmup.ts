@@ -49,6 +49,12 @@ export interface WarmupDeps {
   /** Live rows (values and tombstones) of the keys that have one: PostgreSQL. */
   readMany(keys: readonly string[]): Promise<Map<string, DurableRow>>;
   readonly store: MemoryStore;
+  /**
+   * Whether `peer` has opened its replication stream to this node: from then
+   * on the writes it coordinates are sent here too (a write acknowledged
+   * before that is in PostgreSQL when the warm-up reads it).
+   */
+  readonly connectedIn?: (peer: string) => boolean;
   /** Whether this node owns `key` in its current ring view. */
   owns(key: string): boolean;
   readonly log: Logger;
@@ -135,7 +141,10 @@ export class Warmup {
       }
     } catch (err) {
       stopped = 'failed';
-      this.deps.log.warn({ err: (err as Error).message }, 'warm-up failed; the node starts with what it loaded');
+      this.deps.log.warn(
+        { err: (err as Error).message },
+        'warm-up failed; the node starts with what it loaded',
+      );
     }
     return this.finish({ peersAsked: asked, peersAnswered: answered, listed, stopped });
   }
@@ -158,10 +167,15 @@ export class Warmup {
     return report;
   }
 
-  /** Waits until every peer is up, or `until`: a peer that is down must not hold the node back. */
+  /**
+   * Waits until every peer is up both ways (this node reaches it; it has
+   * reconnected to this node), or `until`: a peer that is down must not hold
+   * the node back.
+   */
   private async peersUp(until: number): Promise<void> {
+    const { connectedIn } = this.deps;
     for (;;) {
-      if (this.deps.peers().every((p) => p.up)) return;
+      if (this.deps.peers().every((p) => p.up && (connectedIn?.(p.name) ?? true))) return;
       const left = until - this.now();
       if (left <= 0) return;
       await new Promise<void>((resolve) => {

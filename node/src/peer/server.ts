@@ -32,6 +32,8 @@ export interface PeerServerDeps {
   /** Read-through as the key's primary (coalesced per key). */
   legacyFetch(key: string): Promise<PeerResult>;
   digest(keys: readonly string[]): DigestResponse;
+  /** A peer opened a replication stream to this node (its first frame's Hello). */
+  onPeerHello?(member: string): void;
   /** This node's hot keys for a peer's warm-up (cluster/hot-keys.ts). */
   hot(req: HotRequest): HotResponse;
 }
@@ -91,6 +93,7 @@ class StreamHandler {
 
   private onFrame(frame: PeerRequestFrame): void {
     const { replica, maxKeyBytes } = this.deps;
+    if (frame.hello !== undefined) this.deps.onPeerHello?.(frame.hello.member);
     const results: PeerResult[] = [];
     for (const o of frame.ops) {
       if (o.kind !== PeerOpKind.PEER_OP_KIND_PING && (o.key.length === 0 || o.key.length > maxKeyBytes * 4)) {
