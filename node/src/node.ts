@@ -11,6 +11,7 @@ import {
   type ClusterInfoResponse,
   type DrainRequest,
   type DrainResponse,
+  type WarmupReport,
 } from './gen/kvring/v1/kvring.js';
 import type { DigestResponse } from './gen/kvring/v1/peer.js';
 import { AntiEntropy, type AntiEntropySource } from './cluster/anti-entropy.js';
@@ -103,7 +104,7 @@ export class KvNode {
     const security = loadSecurity(cfg, log);
     this.http = httpServer(metrics.registry, {
       notReadyReason: () => this.notReadyReason(),
-      status: () => ({ ...this.clusterInfo(), warmup: this.warmup?.report }),
+      status: () => this.clusterInfo(),
     });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);
@@ -464,7 +465,15 @@ export class KvNode {
       legacyApiReachable: this.legacy?.reachable ?? false,
       hintsPending: this.hints.total,
       draining: this.draining,
+      warmup: this.warmupInfo(),
     };
+  }
+
+  private warmupInfo(): WarmupReport | undefined {
+    const r = this.warmup?.report;
+    if (r === undefined) return undefined;
+    const { keys, bytes, durationMs, source, stopped } = r;
+    return { keys, bytes, durationMs, source, stopped };
   }
 
   private async drain(req: DrainRequest): Promise<DrainResponse> {

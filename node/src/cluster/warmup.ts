@@ -80,8 +80,6 @@ export interface WarmupReport {
 
 /** Rows per PostgreSQL read. */
 const BATCH = 500;
-/** Longest wait for peer connections before asking those that are up (at most half the time bound). */
-const CONNECT_GRACE_MS = 2000;
 /** The most keys one peer is asked for (proto uint32, and a bound on its answer). */
 const MAX_KEYS = 1_000_000;
 
@@ -128,7 +126,10 @@ export class Warmup {
     try {
       if (this.opts.maxBytes <= 0) stopped = 'disabled';
       else {
-        await this.peersUp(this.started + Math.min(CONNECT_GRACE_MS, this.opts.timeoutMs / 2));
+        // Half the time bound at most for connections: the wait ends as soon
+        // as every peer is up both ways, so only a peer that is really down
+        // costs it (a busy node may take seconds to connect to its peers).
+        await this.peersUp(this.started + this.opts.timeoutMs / 2);
         const peers = this.deps.peers().filter((p) => p.up);
         asked = peers.length;
         const lists = await this.ask(peers);

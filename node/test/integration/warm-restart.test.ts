@@ -29,7 +29,6 @@ beforeAll(async () => {
       // anti-entropy does not run during the test.
       KVRING_HINTS_MAX_BYTES: '0',
       KVRING_ANTI_ENTROPY_INTERVAL: '1h',
-      KVRING_FAILURE_TIMEOUT: '500ms',
     },
   });
 }, 120_000);
@@ -175,16 +174,19 @@ describe('warm restart', () => {
       [a.name, viaA],
       [b.name, viaB],
     ] as const)
-      for (const k of all) {
-        const r = await client.get(k);
-        if (r.version < acked.get(k)!)
-          older.push(`${k} via ${name}: read v${r.version} after v${acked.get(k)}`);
-      }
+      for (let i = 0; i < all.length; i += 20)
+        await Promise.all(
+          all.slice(i, i + 20).map(async (k) => {
+            const r = await client.get(k);
+            if (r.version < acked.get(k)!)
+              older.push(`${k} via ${name}: read v${r.version} after v${acked.get(k)}`);
+          }),
+        );
     console.log(
       `held older on ${c.name}: ${olderOnC.length} keys; reads older than acknowledged: ${older.length}`,
     );
     expect({ olderOnC, older: older.slice(0, 10) }).toEqual({ olderOnC: [], older: [] });
-  }, 120_000);
+  }, 240_000);
 
   it('regains its memory hit ratio under a steady skewed load (printed: before, within 10 s of Ready, and without a warm-up)', async () => {
     const victim = env.cluster.nodes[2]!;
@@ -273,7 +275,7 @@ describe('warm restart', () => {
       running = false;
       await Promise.all(workers);
     }
-  }, 180_000);
+  }, 240_000);
 
   it('stops at its byte bound', async () => {
     const victim = env.cluster.nodes[2]!;
@@ -296,5 +298,5 @@ describe('warm restart', () => {
       await small.kill();
       await victim.startReady();
     }
-  }, 60_000);
+  }, 120_000);
 });
