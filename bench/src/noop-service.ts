@@ -78,6 +78,7 @@ export function noopService(valueSize: number, selfAddress: () => string): KVSer
         legacyApiReachable: false,
         hintsPending: 0,
         draining: false,
+        warmup: undefined,
       };
       cb(null, info);
     },

@@ -25,6 +25,37 @@ export class NodeMetrics {
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
+  readonly memoryReads = new Counter({
+    name: 'kvring_memory_reads_total',
+    help:
+      'Replica reads this node answered, by result: hit (from its memory) or miss (not held, or a copy it may ' +
+      'not serve yet); the memory hit ratio is hit / (hit + miss).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly warmupKeys = new Gauge({
+    name: 'kvring_warmup_keys',
+    help: 'Keys the warm-up at start installed before the node reported ready, by where the values came from.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly warmupBytes = new Gauge({
+    name: 'kvring_warmup_bytes',
+    help: 'Bytes (as the memory store accounts them) the warm-up at start installed, by source.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly warmupDuration = new Gauge({
+    name: 'kvring_warmup_duration_seconds',
+    help: 'How long the warm-up at start took (readiness waited for it).',
+    registers: [this.registry],
+  });
+  readonly warmupStopped = new Gauge({
+    name: 'kvring_warmup_stopped',
+    help: 'Why the warm-up at start ended (1 for the reason): done, bytes, time, disabled or failed.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   readonly cacheEntries = new Gauge({
     name: 'kvring_cache_entries',
     help: 'Entries (values and tombstones) held in memory.',

@@ -11,18 +11,21 @@ import {
   type ClusterInfoResponse,
   type DrainRequest,
   type DrainResponse,
+  type WarmupReport,
 } from './gen/kvring/v1/kvring.js';
 import type { DigestResponse } from './gen/kvring/v1/peer.js';
 import { AntiEntropy, type AntiEntropySource } from './cluster/anti-entropy.js';
 import { Coordinator } from './cluster/coordinator.js';
 import { DnsDiscovery, StaticDiscovery, type Discovery } from './cluster/discovery.js';
 import { Handoff } from './cluster/handoff.js';
+import { hotKeys } from './cluster/hot-keys.js';
 import { HintReplayer } from './cluster/hint-replayer.js';
 import { Hints } from './cluster/hints.js';
 import { LocalHandle } from './cluster/local-handle.js';
 import { LocalReplica } from './cluster/local-replica.js';
 import { Membership } from './cluster/membership.js';
 import { RingView } from './cluster/ring-view.js';
+import { Warmup } from './cluster/warmup.js';
 import { Ring } from '@kvring/client/ring';
 import { LegacyClient } from './legacy/client.js';
 import type { Logger } from './log.js';
@@ -53,6 +56,10 @@ export class KvNode {
   private antiEntropy!: AntiEntropy<ChangeCursor>;
   private handoff!: Handoff;
   private purge: PurgeJob | undefined;
+  /** Readiness waits for it (warmup.ts). */
+  private warmup: Warmup | undefined;
+  /** Peers that opened a replication stream to this process. */
+  private readonly inbound = new Set<string>();
   private clientSrv: Server | undefined;
   private peerSrv: Server | undefined;
   private http: HttpServer | undefined;
@@ -82,7 +89,9 @@ export class KvNode {
       cfg.replicationFactor,
       new Ring([cfg.nodeName], { vnodes: cfg.vnodes }),
     );
-    this.replica = new LocalReplica(this.store, this.incarnation, now, this.view);
+    this.replica = new LocalReplica(this.store, this.incarnation, now, this.view, (hit) =>
+      this.metrics.memoryReads.inc({ result: hit ? 'hit' : 'miss' }),
+    );
     this.hints = new Hints({ maxBytes: cfg.hintsMaxBytes, maxAgeMs: cfg.hintsMaxAgeMs }, this.metrics);
   }
 
@@ -144,6 +153,12 @@ export class KvNode {
         log,
         legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
         digest: (keys) => this.digest(keys),
+        onPeerHello: (member) => {
+          if (this.inbound.has(member)) return;
+          this.inbound.add(member);
+          this.warmup?.peerChanged();
+        },
+        hot: (req) => hotKeys(cfg.nodeName, this.store, this.view.ring, cfg.replicationFactor, req),
       }),
       this.health,
     );
@@ -177,6 +192,7 @@ export class KvNode {
       cfg.discoveryIntervalMs,
     );
     this.view.reset(this.membership.ring);
+    const warming = this.startWarmup();
     this.coordinator = new Coordinator(
       {
         readQuorum: cfg.readQuorum,
@@ -230,7 +246,9 @@ export class KvNode {
     );
     serveAdmin(this.peerSrv, { metrics, log }, (req) => this.drain(req));
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
-    this.health.setStatus('', 'SERVING');
+    void warming.then(() => {
+      if (!this.stopping) this.health.setStatus('', 'SERVING');
+    });
     this.gauges = setInterval(() => {
       // Expired entries are never served; the sweep only returns their memory sooner.
       this.store.sweep(1000);
@@ -277,6 +295,29 @@ export class KvNode {
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.http?.closeAllConnections();
     this.log.info('node stopped');
+  }
+
+  /** Refills the hot set from PostgreSQL, for the keys peers report hot; bounded (KVRING_WARMUP_*). */
+  private startWarmup(): Promise<unknown> {
+    const { cfg } = this;
+    this.warmup = new Warmup(
+      {
+        self: cfg.nodeName,
+        // Half the store at most: writes arriving meanwhile keep their room.
+        maxBytes: Math.min(cfg.warmupMaxBytes, Math.floor(cfg.maxMemory / 2)),
+        timeoutMs: cfg.warmupTimeoutMs,
+      },
+      {
+        peers: () => this.membership.connections(),
+        readMany: (keys) => this.pg.readMany(keys),
+        connectedIn: (peer) => this.inbound.has(peer),
+        store: this.store,
+        owns: (key) => this.view.owns(key),
+        log: this.log.child({ component: 'warmup' }),
+        metrics: this.metrics,
+      },
+    );
+    return this.warmup.run();
   }
 
   private discovery(): Discovery {
@@ -347,6 +388,7 @@ export class KvNode {
   }
 
   private onPeerState(conn: PeerConnection, change: PeerChange): void {
+    this.warmup?.peerChanged();
     if (change === 'view') {
       // A peer that drains leaves the ring at once; one that reports a view
       // may settle this node's.
@@ -387,6 +429,7 @@ export class KvNode {
     if (this.stopping) return 'shutting down';
     if (!this.membership || !this.clientSrv) return 'starting';
     if (!this.pg.reachable) return 'PostgreSQL unreachable';
+    if (this.warmup !== undefined && this.warmup.report === undefined) return this.warmup.progress();
     return undefined;
   }
 
@@ -422,7 +465,15 @@ export class KvNode {
       legacyApiReachable: this.legacy?.reachable ?? false,
       hintsPending: this.hints.total,
       draining: this.draining,
+      warmup: this.warmupInfo(),
     };
+  }
+
+  private warmupInfo(): WarmupReport | undefined {
+    const r = this.warmup?.report;
+    if (r === undefined) return undefined;
+    const { keys, bytes, durationMs, source, stopped } = r;
+    return { keys, bytes, durationMs, source, stopped };
   }
 
   private async drain(req: DrainRequest): Promise<DrainResponse> {

@@ -69,6 +69,16 @@ class GrpcNodeConnection implements NodeConnection {
       legacyApiReachable: r.legacyApiReachable,
       draining: r.draining,
       hintsPending: r.hintsPending,
+      incarnation: r.incarnation,
+      ...(r.warmup && {
+        warmup: {
+          keys: r.warmup.keys,
+          bytes: r.warmup.bytes,
+          durationMs: r.warmup.durationMs,
+          source: r.warmup.source,
+          stopped: r.warmup.stopped,
+        },
+      }),
     };
   }
 

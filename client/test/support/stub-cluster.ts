@@ -63,6 +63,7 @@ export function view(
     legacyApiReachable: true,
     hintsPending: 0,
     draining: false,
+    warmup: undefined,
   };
   return { info, ring };
 }

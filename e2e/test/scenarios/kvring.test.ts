@@ -14,6 +14,7 @@ import { monitoringScenario } from './monitoring.js';
 import { PROMETHEUS_NS } from '../support/prometheus.js';
 import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
+import { warmScenario } from './warm.js';
 
 let c: ScenarioContext;
 
@@ -51,6 +52,10 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   [
     '9. chaos-mesh pod-kill as written: chaos-mesh kills pods under load, no acknowledged write lost, Ready again',
     chaosMeshScenario,
+  ],
+  [
+    "10. warm restarts: each pod's memory hit ratio before, during and after a rollout under steady load",
+    warmScenario,
   ],
   ['7. deleting the KVCluster removes everything it owned', deleteScenario],
 ];

@@ -16,6 +16,8 @@ export class LocalReplica {
     private readonly now: () => number,
     /** Absent in tests of the store alone: every key is owned. */
     private readonly view?: RingView,
+    /** Told whether each read was answered from memory (the memory hit ratio). */
+    private readonly onRead?: (hit: boolean) => void,
   ) {}
 
   /** The held entry; `unverified` tells the coordinator not to believe it without PostgreSQL. */
@@ -23,8 +25,11 @@ export class LocalReplica {
     const e = this.store.get(key);
     // A copy of a key this node does not own, or gained in a change still
     // settling, may have missed writes: a miss sends the coordinator to PostgreSQL.
-    if (e === undefined || (this.view !== undefined && !this.view.trusts(key)))
+    if (e === undefined || (this.view !== undefined && !this.view.trusts(key))) {
+      this.onRead?.(false);
       return result(id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, '');
+    }
+    this.onRead?.(true);
     const ttl = e.expiresAt === 0 ? 0 : Math.max(1, Math.ceil(e.expiresAt - this.now()));
     const r = result(
       id,

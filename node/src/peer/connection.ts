@@ -5,6 +5,7 @@
 // is marked down (a paused process keeps its TCP connection open, so a
 // broken stream alone would not notice it).
 import {
+  Metadata,
   credentials as grpcCredentials,
   type ChannelCredentials,
   type ClientDuplexStream,
@@ -14,6 +15,8 @@ import {
   PeerServiceClient,
   PeerStatus,
   WriteCause,
+  type HotRequest,
+  type HotResponse,
   type PeerOp,
   type PeerRequestFrame,
   type PeerResponseFrame,
@@ -133,6 +136,15 @@ export class PeerConnection implements ReplicaHandle {
         WriteCause.WRITE_CAUSE_UNSPECIFIED,
       ),
     );
+  }
+
+  /** The peer's hot keys among those `req.member` replicates (warmup.ts); a unary call beside the stream. */
+  hot(req: HotRequest, timeoutMs: number): Promise<HotResponse> {
+    return new Promise<HotResponse>((resolve, reject) => {
+      this.client.hot(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(new PeerUnavailableError(`peer ${this.name}: ${err.message}`)) : resolve(res),
+      );
+    });
   }
 
   /** Pending operations plus queued ones: the coordinator's view of this peer's backlog. */

@@ -9,6 +9,8 @@ import {
   type DigestRequest,
   type DigestResponse,
   type Hello,
+  type HotRequest,
+  type HotResponse,
   type PeerRequestFrame,
   type PeerResponseFrame,
   type PeerResult,
@@ -30,6 +32,10 @@ export interface PeerServerDeps {
   /** Read-through as the key's primary (coalesced per key). */
   legacyFetch(key: string): Promise<PeerResult>;
   digest(keys: readonly string[]): DigestResponse;
+  /** A peer opened a replication stream to this node (its first frame's Hello). */
+  onPeerHello?(member: string): void;
+  /** This node's hot keys for a peer's warm-up (cluster/hot-keys.ts). */
+  hot(req: HotRequest): HotResponse;
 }
 
 export function peerService(deps: PeerServerDeps): PeerServiceServer {
@@ -42,6 +48,9 @@ export function peerService(deps: PeerServerDeps): PeerServiceServer {
       callback: sendUnaryData<DigestResponse>,
     ): void {
       callback(null, deps.digest(call.request.keys));
+    },
+    hot(call: ServerUnaryCall<HotRequest, HotResponse>, callback: sendUnaryData<HotResponse>): void {
+      callback(null, deps.hot(call.request));
     },
   };
 }
@@ -84,6 +93,7 @@ class StreamHandler {
 
   private onFrame(frame: PeerRequestFrame): void {
     const { replica, maxKeyBytes } = this.deps;
+    if (frame.hello !== undefined) this.deps.onPeerHello?.(frame.hello.member);
     const results: PeerResult[] = [];
     for (const o of frame.ops) {
       if (o.kind !== PeerOpKind.PEER_OP_KIND_PING && (o.key.length === 0 || o.key.length > maxKeyBytes * 4)) {

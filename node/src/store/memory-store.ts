@@ -290,6 +290,17 @@ export class MemoryStore {
   }
 
   /**
+   * Live entries, most recently used first, without touching recency or
+   * dropping anything (a peer's warm-up asks for them: warmup.ts). Must be
+   * consumed synchronously: the walk follows the recency list, which any
+   * get or write relinks.
+   */
+  *hottest(): IterableIterator<Slot> {
+    const now = this.now();
+    for (let s = this.head.next; s !== this.head; s = s.next) if (!isExpired(s, now)) yield s;
+  }
+
+  /**
    * Drops expired entries, examining at most `limit` of them, and resumes
    * where the previous call stopped (a full pass then starts over). Lazy
    * expiry on access already keeps expired entries from being returned; this

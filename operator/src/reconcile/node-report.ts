@@ -7,6 +7,18 @@ export interface NodeInfo {
   legacyApiReachable: boolean;
   draining: boolean;
   hintsPending: number;
+  /** The node process's incarnation (new on every start). */
+  incarnation?: string;
+  /** What its warm-up at start loaded (absent while it runs). */
+  warmup?: WarmupInfo;
+}
+
+export interface WarmupInfo {
+  keys: number;
+  bytes: number;
+  durationMs: number;
+  source: string;
+  stopped: string;
 }
 
 export interface NodeReport {

@@ -34,6 +34,7 @@ import { checkSecrets, secretRefs } from './references.js';
 import { checkSpec } from './spec-check.js';
 import { planRollout, type RolloutPlan } from './rollout.js';
 import { planScale, type ScalePlan } from './scale-down.js';
+import { WarmupEvents } from './warm-events.js';
 import { computeStatus, statusChanged, type Problem } from './status.js';
 
 /** Read access to the informers' caches. */
@@ -93,6 +94,9 @@ export interface ReconcilerDeps {
 }
 
 export class Reconciler {
+  /** Which pod processes' warm-ups were already told as Events. */
+  private readonly warmups = new WarmupEvents();
+
   constructor(private readonly d: ReconcilerDeps) {}
 
   async reconcile(key: string): Promise<ReconcileOutcome> {
@@ -102,6 +106,7 @@ export class Reconciler {
       // Deleted: the owned objects go with it (owner references, garbage collector).
       this.d.drains.forget(key);
       this.d.nodes.forget(key);
+      this.warmups.forget(key);
       this.d.metrics.forgetCluster(namespace, name);
       return { result: 'success' };
     }
@@ -145,6 +150,8 @@ export class Reconciler {
     const conn = this.d.nodes.forCluster(key, check.security);
     const fqdn = peerServiceFqdn(cluster, this.d.options.clusterDomain);
     const reports = await probeNodes(conn, pods, fqdn, !!spec.tls);
+    for (const e of this.warmups.fresh(key, reports))
+      this.d.events.record(cluster, e.type, e.reason, e.note, 'Observe');
 
     const scale = this.planScaleWithDrains(cluster, spec, observed, pods, conn, fqdn, now);
     const ctx0: BuildContext = {

@@ -110,6 +110,7 @@ export class FakeNode {
       legacyApiReachable: this.view.legacyApiReachable,
       hintsPending: 0,
       draining: false,
+      warmup: undefined,
     };
   }
 }
