@@ -1,0 +1,124 @@
+// `make bench --profile DIR`: every node (and the no-op server) runs with
+// V8's sampling profiler on (`node --cpu-prof`), which writes one
+// .cpuprofile per process into DIR when the process exits (the bench stops
+// them gracefully). Open one in Chrome DevTools (Performance, load
+// profile) or read the summary printed at the end: the functions with the
+// most self time, summed over the processes of one kind.
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/**
+ * The runtime options of a profiled process (NODE_OPTIONS may not carry
+ * --cpu-prof): its profile lands in `dir` under V8's default name
+ * (CPU.<date>.<time>.<pid>...), so processes started alike (the nodes of a
+ * cluster) do not overwrite each other's.
+ */
+export function profileArgs(dir: string): string[] {
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`];
+}
+
+/** The part of V8's .cpuprofile format the summary reads. */
+interface CpuProfile {
+  readonly nodes: ReadonlyArray<{
+    readonly id: number;
+    readonly callFrame: {
+      readonly functionName: string;
+      readonly url: string;
+      readonly lineNumber: number;
+    };
+  }>;
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+export interface HotFunction {
+  /** `name (file:line)`; file shortened to what follows the last node_modules/ or the package folder. */
+  readonly where: string;
+  /** Share of the busy samples (idle left out; GC and V8's own included) spent in this function itself. */
+  readonly selfShare: number;
+  readonly selfMs: number;
+}
+
+function shortUrl(url: string): string {
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) return url.slice(nm + 'node_modules/'.length);
+  const m = /\/(node|client|bench|format)\/(dist|src)\/(.*)$/.exec(url);
+  if (m) return `${m[1]}/${m[3]}`;
+  return url.replace(/^file:\/\//, '');
+}
+
+/** Self time per function over the given profiles, idle left out, highest first. */
+export function hotFunctions(profiles: readonly CpuProfile[], top: number): HotFunction[] {
+  const selfUs = new Map<string, number>();
+  let totalUs = 0;
+  for (const p of profiles) {
+    const where = new Map<number, string>();
+    for (const n of p.nodes) {
+      const f = n.callFrame;
+      const name = f.functionName === '' ? '(anonymous)' : f.functionName;
+      where.set(n.id, f.url === '' ? name : `${name} (${shortUrl(f.url)}:${f.lineNumber + 1})`);
+    }
+    for (let i = 0; i < p.samples.length; i++) {
+      const dt = p.timeDeltas[i] ?? 0;
+      const key = where.get(p.samples[i]!) ?? '?';
+      if (key === '(idle)') continue;
+      selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
+      totalUs += dt;
+    }
+  }
+  return [...selfUs.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([where, us]) => ({ where, selfShare: totalUs > 0 ? us / totalUs : 0, selfMs: us / 1000 }));
+}
+
+/** Where a function's code lives, for self time by area: a package, a Node subsystem, kvring's own, or V8. */
+export function areaOf(url: string, functionName: string): string {
+  if (url === '') return functionName.startsWith('(') ? functionName : 'native';
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + 'node_modules/'.length).split('/');
+    if (rest[0] === '@kvring') return `kvring ${rest[1]}`;
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  const internal = /^node:(?:internal\/)?([a-z0-9_]+)/.exec(url);
+  if (internal) return `node:${internal[1]}`;
+  const own = /\/(node|client|bench|format)\/(?:dist|src)\//.exec(url);
+  return own ? `kvring ${own[1]}` : 'other';
+}
+
+/** Self time by area (areaOf) over the given profiles, idle left out, highest first. */
+export function hotAreas(profiles: readonly CpuProfile[]): HotFunction[] {
+  const selfUs = new Map<string, number>();
+  let busyUs = 0;
+  for (const p of profiles) {
+    const area = new Map<number, string>();
+    for (const n of p.nodes) area.set(n.id, areaOf(n.callFrame.url, n.callFrame.functionName));
+    for (let i = 0; i < p.samples.length; i++) {
+      const a = area.get(p.samples[i]!) ?? 'other';
+      if (a === '(idle)') continue;
+      const dt = p.timeDeltas[i] ?? 0;
+      selfUs.set(a, (selfUs.get(a) ?? 0) + dt);
+      busyUs += dt;
+    }
+  }
+  return [...selfUs.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([where, us]) => ({ where, selfShare: busyUs > 0 ? us / busyUs : 0, selfMs: us / 1000 }));
+}
+
+/** Reads every .cpuprofile in `dir`. */
+export function readProfiles(dir: string): CpuProfile[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile);
+}
+
+export function formatHotFunctions(title: string, hot: readonly HotFunction[]): string {
+  const lines = hot.map(
+    (h) =>
+      `  ${(h.selfShare * 100).toFixed(1).padStart(5)}%  ${h.selfMs.toFixed(0).padStart(7)} ms  ${h.where}`,
+  );
+  return `${title} (self time, share of the busy samples):\n${lines.join('\n')}`;
+}
