@@ -30,7 +30,15 @@ import { formatOpenLoop, type OpenLoopRow } from './open-loop.js';
 import { startNoop } from './servers.js';
 import { kvringStats, redisStats } from './server-stats.js';
 import { formatMemoryRatio, formatServerSide } from './server-report.js';
-import { formatHotFunctions, hotAreas, hotFunctions, profileArgs, readProfiles } from './profile.js';
+import {
+  formatHotFunctions,
+  hotAreas,
+  hotFunctions,
+  monotonicUs,
+  profileArgs,
+  readProfiles,
+  type Window,
+} from './profile.js';
 
 const NOOP_NAME = 'no-op grpc-js';
 
@@ -130,7 +138,8 @@ function postmasterPid(pg: EmbeddedPostgresHandle): number | undefined {
   }
 }
 
-function printProfiles(dir: string, json: boolean): void {
+/** The profiles' summaries, counting only samples taken while phases ran (start-up left out). */
+function printProfiles(dir: string, json: boolean, window: Window | undefined): void {
   const out = (s: string): boolean => (json ? process.stderr : process.stdout).write(`${s}\n`);
   for (const kind of ['nodes', 'noop']) {
     const sub = join(dir, kind);
@@ -138,8 +147,8 @@ function printProfiles(dir: string, json: boolean): void {
     const profiles = readProfiles(sub);
     out(`\nCPU profiles in ${sub}: ${profiles.length}`);
     if (profiles.length === 0) continue;
-    out(formatHotFunctions(`${kind} by area`, hotAreas(profiles).slice(0, 15)));
-    out(formatHotFunctions(`hottest functions of ${kind}`, hotFunctions(profiles, 25)));
+    out(formatHotFunctions(`${kind} by area`, hotAreas(profiles, window).slice(0, 15)));
+    out(formatHotFunctions(`hottest functions of ${kind}`, hotFunctions(profiles, 25, window)));
   }
 }
 
@@ -254,6 +263,7 @@ async function main(): Promise<void> {
       signal: abort.signal,
     };
     const runs: FigureRow[][] = [];
+    const profileFrom = monotonicUs();
     for (let r = 1; r <= opts.repeat; r++) {
       const rows: FigureRow[] = [];
       // Interleaved: each repeat runs every target, so drifts of a shared
@@ -281,6 +291,7 @@ async function main(): Promise<void> {
         for (const result of await benchOpenLoop(target, bench, rates))
           openLoop.push({ target: target.name, result });
       }
+    const profileWindow = { fromUs: profileFrom, toUs: monotonicUs() };
     const ratios = reference ? throughputRatios(figures, kvring.name, reference.name) : [];
     const config = {
       ops: opts.ops,
@@ -324,7 +335,7 @@ async function main(): Promise<void> {
     clearTimeout(bound);
     await cleanup();
     // The processes write their profiles as they exit (cleanup stopped them).
-    if (opts.profile !== undefined) printProfiles(opts.profile, opts.json);
+    if (opts.profile !== undefined) printProfiles(opts.profile, opts.json, profileWindow);
     process.exit(0);
   } catch (err) {
     // After Ctrl-C or the time bound, errors of the processes being stopped are expected.

@@ -30,6 +30,29 @@ interface CpuProfile {
   }>;
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
+  /** Microseconds of the system's monotonic clock (what process.hrtime reads). */
+  readonly startTime: number;
+}
+
+/** A stretch of the monotonic clock, in microseconds: only samples inside it count. */
+export interface Window {
+  readonly fromUs: number;
+  readonly toUs: number;
+}
+
+/** Now on the clock V8 stamps profiles with (CLOCK_MONOTONIC), in microseconds. */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** Calls `fn(sampleNodeId, deltaUs)` for each sample of `p` inside `w` (every sample without one). */
+function eachSample(p: CpuProfile, w: Window | undefined, fn: (node: number, dt: number) => void): void {
+  let t = p.startTime;
+  for (let i = 0; i < p.samples.length; i++) {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    if (w === undefined || (t >= w.fromUs && t <= w.toUs)) fn(p.samples[i]!, dt);
+  }
 }
 
 export interface HotFunction {
@@ -49,7 +72,7 @@ function shortUrl(url: string): string {
 }
 
 /** Self time per function over the given profiles, idle left out, highest first. */
-export function hotFunctions(profiles: readonly CpuProfile[], top: number): HotFunction[] {
+export function hotFunctions(profiles: readonly CpuProfile[], top: number, window?: Window): HotFunction[] {
   const selfUs = new Map<string, number>();
   let totalUs = 0;
   for (const p of profiles) {
@@ -59,13 +82,12 @@ export function hotFunctions(profiles: readonly CpuProfile[], top: number): HotF
       const name = f.functionName === '' ? '(anonymous)' : f.functionName;
       where.set(n.id, f.url === '' ? name : `${name} (${shortUrl(f.url)}:${f.lineNumber + 1})`);
     }
-    for (let i = 0; i < p.samples.length; i++) {
-      const dt = p.timeDeltas[i] ?? 0;
-      const key = where.get(p.samples[i]!) ?? '?';
-      if (key === '(idle)') continue;
+    eachSample(p, window, (node, dt) => {
+      const key = where.get(node) ?? '?';
+      if (key === '(idle)') return;
       selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
       totalUs += dt;
-    }
+    });
   }
   return [...selfUs.entries()]
     .sort((a, b) => b[1] - a[1])
@@ -89,19 +111,18 @@ export function areaOf(url: string, functionName: string): string {
 }
 
 /** Self time by area (areaOf) over the given profiles, idle left out, highest first. */
-export function hotAreas(profiles: readonly CpuProfile[]): HotFunction[] {
+export function hotAreas(profiles: readonly CpuProfile[], window?: Window): HotFunction[] {
   const selfUs = new Map<string, number>();
   let busyUs = 0;
   for (const p of profiles) {
     const area = new Map<number, string>();
     for (const n of p.nodes) area.set(n.id, areaOf(n.callFrame.url, n.callFrame.functionName));
-    for (let i = 0; i < p.samples.length; i++) {
-      const a = area.get(p.samples[i]!) ?? 'other';
-      if (a === '(idle)') continue;
-      const dt = p.timeDeltas[i] ?? 0;
+    eachSample(p, window, (node, dt) => {
+      const a = area.get(node) ?? 'other';
+      if (a === '(idle)') return;
       selfUs.set(a, (selfUs.get(a) ?? 0) + dt);
       busyUs += dt;
-    }
+    });
   }
   return [...selfUs.entries()]
     .sort((a, b) => b[1] - a[1])

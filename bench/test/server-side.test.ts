@@ -78,6 +78,7 @@ describe('cpu profile summary', () => {
     ],
     samples: [1, 2, 3, 3, 1],
     timeDeltas: [5000, 1000, 1000, 1000, 5000],
+    startTime: 0,
   };
 
   it('names the area of a frame', () => {
@@ -92,6 +93,13 @@ describe('cpu profile summary', () => {
       ['kvring node', 1],
     ]);
     expect(hotFunctions([profile], 1)[0]!.where).toMatch(/^sendMessage \(@grpc\/grpc-js/);
+  });
+
+  it('counts only the samples inside a window of the monotonic clock', () => {
+    // Samples end at 5000, 6000, 7000, 8000, 13000 µs after startTime.
+    expect(hotAreas([profile], { fromUs: 6500, toUs: 8000 }).map((a) => [a.where, a.selfMs])).toEqual([
+      ['@grpc/grpc-js', 2],
+    ]);
   });
 });
 
