@@ -4,8 +4,10 @@
 // loopback subnet), and the same load against a no-op grpc-js server (the
 // ceiling for this design), in one run. Prints throughput, latency
 // percentiles and CPU per operation of the nodes, PostgreSQL and the load
-// generator. Everything it starts it stops, on success, error, time bound
-// or Ctrl-C.
+// generator, what the servers held and how kvring batched
+// (server-stats.ts), an open-loop run per target (open-loop.ts) and, with
+// --profile, the nodes' CPU profiles (profile.ts). Everything it starts it
+// stops, on success, error, time bound or Ctrl-C.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -152,6 +154,29 @@ function printProfiles(dir: string, json: boolean, window: Window | undefined): 
   }
 }
 
+/** Each target offered `share` of its closed-loop peak (the median ops/s in `figures`) at a fixed rate. */
+async function openLoops(
+  targets: readonly BenchTarget[],
+  figures: readonly FigureRow[],
+  share: number,
+  bench: BenchOptions,
+  progress: (msg: string) => void,
+): Promise<OpenLoopRow[]> {
+  const rows: OpenLoopRow[] = [];
+  for (const target of targets) {
+    const peak = (op: OpKind): number =>
+      figures.find((f) => f.target === target.name && f.op === op)?.opsPerSec ?? 0;
+    const rates = { set: peak('set') * share, get: peak('get') * share };
+    if (!(rates.set > 0 && rates.get > 0) || bench.signal?.aborted) continue;
+    progress(
+      `open loop: ${target.name}: SETs at ${Math.round(rates.set)}/s then GETs at ${Math.round(rates.get)}/s ...`,
+    );
+    for (const result of await benchOpenLoop(target, bench, rates))
+      rows.push({ target: target.name, result });
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const progress = (msg: string): void => {
@@ -277,20 +302,8 @@ async function main(): Promise<void> {
       if (!opts.json && opts.repeat > 1) console.log(`run ${r}:\n${formatFigures(rows, opts.threads)}\n`);
     }
     const figures = medianRows(runs.flat());
-    const openLoop: OpenLoopRow[] = [];
-    if (opts.openLoop !== false)
-      for (const target of targets) {
-        const peak = (op: OpKind): number =>
-          figures.find((f) => f.target === target.name && f.op === op)?.opsPerSec ?? 0;
-        const share = opts.openLoop;
-        const rates = { set: peak('set') * share, get: peak('get') * share };
-        if (!(rates.set > 0 && rates.get > 0) || abort.signal.aborted) continue;
-        progress(
-          `open loop: ${target.name}: SETs at ${Math.round(rates.set)}/s then GETs at ${Math.round(rates.get)}/s ...`,
-        );
-        for (const result of await benchOpenLoop(target, bench, rates))
-          openLoop.push({ target: target.name, result });
-      }
+    const openLoop =
+      opts.openLoop === false ? [] : await openLoops(targets, figures, opts.openLoop, bench, progress);
     const profileWindow = { fromUs: profileFrom, toUs: monotonicUs() };
     const ratios = reference ? throughputRatios(figures, kvring.name, reference.name) : [];
     const config = {
