@@ -55,6 +55,7 @@ interface MainOptions {
   repeat: number;
   reference: boolean;
   pipelined: boolean;
+  unary: boolean;
   redis: boolean;
   clients: ClientMode;
   threads: number;
@@ -94,6 +95,7 @@ function parseArgs(argv: readonly string[]): MainOptions {
     .option('--repeat <n>', 'runs of both targets; figures are the medians', intOption(1, 20), 1)
     .option('--no-reference', 'skip the no-op grpc-js server')
     .option('--no-pipelined', 'skip kvring through the auto-batching Pipeline client')
+    .option('--no-unary', 'skip kvring through unary calls (e.g. to profile the Pipeline path alone)')
     .option('--no-redis', 'skip Redis (default persistence, and appendfsync always)')
     .addOption(
       new Option('--clients <mode>', 'one shared client or one per worker')
@@ -242,7 +244,7 @@ async function main(): Promise<void> {
         cluster.nodes.map((n) => n.pid ?? 0),
       ),
     };
-    const targets: BenchTarget[] = [kvring];
+    const targets: BenchTarget[] = opts.unary ? [kvring] : [];
     const pipelined: BenchTarget | undefined = opts.pipelined
       ? { ...kvring, name: kvring.name.replace('unary', 'pipelined'), protocol: 'pipelined' }
       : undefined;
@@ -336,7 +338,11 @@ async function main(): Promise<void> {
       if (comparisons) console.log(comparisons);
       const serverSide = formatServerSide(figures);
       if (serverSide) console.log(`\n${serverSide}`);
-      const memory = formatMemoryRatio(figures, kvring.name, redis[0]?.name);
+      const memory = formatMemoryRatio(
+        figures,
+        (opts.unary ? kvring : pipelined)?.name ?? '',
+        redis[0]?.name,
+      );
       if (memory) console.log(memory);
       if (opts.openLoop !== false) console.log(`\n${formatOpenLoop(openLoop, opts.openLoop)}`);
       console.log(
