@@ -71,28 +71,42 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
-/** Self time per function over the given profiles, idle left out, highest first. */
-export function hotFunctions(profiles: readonly CpuProfile[], top: number, window?: Window): HotFunction[] {
+type CallFrame = CpuProfile['nodes'][number]['callFrame'];
+
+/**
+ * Self time summed by `keyOf(callFrame)` over the given profiles (samples
+ * inside `window`), idle left out, highest first, as shares of the busy time.
+ */
+function selfTimeBy(
+  profiles: readonly CpuProfile[],
+  keyOf: (f: CallFrame) => string,
+  window: Window | undefined,
+): HotFunction[] {
   const selfUs = new Map<string, number>();
-  let totalUs = 0;
+  let busyUs = 0;
   for (const p of profiles) {
-    const where = new Map<number, string>();
-    for (const n of p.nodes) {
-      const f = n.callFrame;
-      const name = f.functionName === '' ? '(anonymous)' : f.functionName;
-      where.set(n.id, f.url === '' ? name : `${name} (${shortUrl(f.url)}:${f.lineNumber + 1})`);
-    }
+    const keys = new Map<number, string>();
+    for (const n of p.nodes) keys.set(n.id, n.callFrame.functionName === '(idle)' ? '' : keyOf(n.callFrame));
     eachSample(p, window, (node, dt) => {
-      const key = where.get(node) ?? '?';
-      if (key === '(idle)') return;
+      const key = keys.get(node) ?? '?';
+      if (key === '') return;
       selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
-      totalUs += dt;
+      busyUs += dt;
     });
   }
   return [...selfUs.entries()]
     .sort((a, b) => b[1] - a[1])
-    .slice(0, top)
-    .map(([where, us]) => ({ where, selfShare: totalUs > 0 ? us / totalUs : 0, selfMs: us / 1000 }));
+    .map(([where, us]) => ({ where, selfShare: busyUs > 0 ? us / busyUs : 0, selfMs: us / 1000 }));
+}
+
+function functionOf(f: CallFrame): string {
+  const name = f.functionName === '' ? '(anonymous)' : f.functionName;
+  return f.url === '' ? name : `${name} (${shortUrl(f.url)}:${f.lineNumber + 1})`;
+}
+
+/** Self time per function over the given profiles, idle left out, highest first. */
+export function hotFunctions(profiles: readonly CpuProfile[], top: number, window?: Window): HotFunction[] {
+  return selfTimeBy(profiles, functionOf, window).slice(0, top);
 }
 
 /** Where a function's code lives, for self time by area: a package, a Node subsystem, kvring's own, or V8. */
@@ -112,21 +126,7 @@ export function areaOf(url: string, functionName: string): string {
 
 /** Self time by area (areaOf) over the given profiles, idle left out, highest first. */
 export function hotAreas(profiles: readonly CpuProfile[], window?: Window): HotFunction[] {
-  const selfUs = new Map<string, number>();
-  let busyUs = 0;
-  for (const p of profiles) {
-    const area = new Map<number, string>();
-    for (const n of p.nodes) area.set(n.id, areaOf(n.callFrame.url, n.callFrame.functionName));
-    eachSample(p, window, (node, dt) => {
-      const a = area.get(node) ?? 'other';
-      if (a === '(idle)') return;
-      selfUs.set(a, (selfUs.get(a) ?? 0) + dt);
-      busyUs += dt;
-    });
-  }
-  return [...selfUs.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .map(([where, us]) => ({ where, selfShare: busyUs > 0 ? us / busyUs : 0, selfMs: us / 1000 }));
+  return selfTimeBy(profiles, (f) => areaOf(f.url, f.functionName), window);
 }
 
 /** Reads every .cpuprofile in `dir`. */
