@@ -4,16 +4,18 @@
 // loopback subnet), and the same load against a no-op grpc-js server (the
 // ceiling for this design), in one run. Prints throughput, latency
 // percentiles and CPU per operation of the nodes, PostgreSQL and the load
-// generator. Everything it starts it stops, on success, error, time bound
-// or Ctrl-C.
-import { readFileSync } from 'node:fs';
+// generator, what the servers held and how kvring batched
+// (server-stats.ts), an open-loop run per target (open-loop.ts) and, with
+// --profile, the nodes' CPU profiles (profile.ts). Everything it starts it
+// stops, on success, error, time bound or Ctrl-C.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/devcluster/embedded-postgres';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import type { Child } from '@kvring/devcluster/process';
 import { clockTicks } from './cpu.js';
-import type { ClientMode } from './load.js';
+import type { ClientMode, OpKind } from './load.js';
 import {
   formatFigures,
   formatRatios,
@@ -25,8 +27,20 @@ import {
 } from './report.js';
 import { formatComparisons } from './compare.js';
 import { ensureRedis, startRedis, type RedisHandle } from './redis.js';
-import { benchTarget, type BenchOptions, type BenchTarget } from './run.js';
+import { benchOpenLoop, benchTarget, type BenchOptions, type BenchTarget } from './run.js';
+import { formatOpenLoop, type OpenLoopRow } from './open-loop.js';
 import { startNoop } from './servers.js';
+import { kvringStats, redisStats } from './server-stats.js';
+import { formatMemoryRatio, formatServerSide } from './server-report.js';
+import {
+  formatHotFunctions,
+  hotAreas,
+  hotFunctions,
+  monotonicUs,
+  profileArgs,
+  readProfiles,
+  type Window,
+} from './profile.js';
 
 const NOOP_NAME = 'no-op grpc-js';
 
@@ -41,10 +55,13 @@ interface MainOptions {
   repeat: number;
   reference: boolean;
   pipelined: boolean;
+  unary: boolean;
   redis: boolean;
   clients: ClientMode;
   threads: number;
   maxSeconds: number;
+  profile: string | undefined;
+  openLoop: number | false;
 }
 
 function intOption(min: number, max: number) {
@@ -54,6 +71,13 @@ function intOption(min: number, max: number) {
       throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
     return n;
   };
+}
+
+function shareOption(raw: string): number {
+  const n = Number(raw);
+  if (!(n > 0 && n <= 1))
+    throw new InvalidArgumentError('expected a share of the peak rate, above 0 and at most 1');
+  return n;
 }
 
 function parseArgs(argv: readonly string[]): MainOptions {
@@ -71,6 +95,7 @@ function parseArgs(argv: readonly string[]): MainOptions {
     .option('--repeat <n>', 'runs of both targets; figures are the medians', intOption(1, 20), 1)
     .option('--no-reference', 'skip the no-op grpc-js server')
     .option('--no-pipelined', 'skip kvring through the auto-batching Pipeline client')
+    .option('--no-unary', 'skip kvring through unary calls (e.g. to profile the Pipeline path alone)')
     .option('--no-redis', 'skip Redis (default persistence, and appendfsync always)')
     .addOption(
       new Option('--clients <mode>', 'one shared client or one per worker')
@@ -84,6 +109,17 @@ function parseArgs(argv: readonly string[]): MainOptions {
       1,
     )
     .option('--max-seconds <s>', 'bound on the whole run', intOption(10, 24 * 3600), 900)
+    .option(
+      '--open-loop <share>',
+      'after the closed-loop runs, offer each target this share of its peak ops/s at a fixed rate and print latency from the scheduled start',
+      shareOption,
+      0.5,
+    )
+    .option('--no-open-loop', 'skip the open-loop runs')
+    .option(
+      '--profile <dir>',
+      'write CPU profiles (node --cpu-prof) of the nodes to DIR/nodes and of the no-op server to DIR/noop, and print their hottest functions',
+    )
     .option('--json', 'print the figures as JSON on stdout (progress goes to stderr)', false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -104,6 +140,43 @@ function postmasterPid(pg: EmbeddedPostgresHandle): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The profiles' summaries, counting only samples taken while phases ran (start-up left out). */
+function printProfiles(dir: string, json: boolean, window: Window | undefined): void {
+  const out = (s: string): boolean => (json ? process.stderr : process.stdout).write(`${s}\n`);
+  for (const kind of ['nodes', 'noop']) {
+    const sub = join(dir, kind);
+    if (!existsSync(sub)) continue;
+    const profiles = readProfiles(sub);
+    out(`\nCPU profiles in ${sub}: ${profiles.length}`);
+    if (profiles.length === 0) continue;
+    out(formatHotFunctions(`${kind} by area`, hotAreas(profiles, window).slice(0, 15)));
+    out(formatHotFunctions(`hottest functions of ${kind}`, hotFunctions(profiles, 25, window)));
+  }
+}
+
+/** Each target offered `share` of its closed-loop peak (the median ops/s in `figures`) at a fixed rate. */
+async function openLoops(
+  targets: readonly BenchTarget[],
+  figures: readonly FigureRow[],
+  share: number,
+  bench: BenchOptions,
+  progress: (msg: string) => void,
+): Promise<OpenLoopRow[]> {
+  const rows: OpenLoopRow[] = [];
+  for (const target of targets) {
+    const peak = (op: OpKind): number =>
+      figures.find((f) => f.target === target.name && f.op === op)?.opsPerSec ?? 0;
+    const rates = { set: peak('set') * share, get: peak('get') * share };
+    if (!(rates.set > 0 && rates.get > 0) || bench.signal?.aborted) continue;
+    progress(
+      `open loop: ${target.name}: SETs at ${Math.round(rates.set)}/s then GETs at ${Math.round(rates.get)}/s ...`,
+    );
+    for (const result of await benchOpenLoop(target, bench, rates))
+      rows.push({ target: target.name, result });
+  }
+  return rows;
 }
 
 async function main(): Promise<void> {
@@ -157,6 +230,7 @@ async function main(): Promise<void> {
       nodes: opts.nodes,
       subnet,
       postgresUrl: pg.url,
+      execArgv: opts.profile === undefined ? [] : profileArgs(join(opts.profile, 'nodes')),
     }));
     if (abort.signal.aborted) return;
     const kvring: BenchTarget = {
@@ -165,15 +239,23 @@ async function main(): Promise<void> {
       pids: cluster.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined),
       postgresPid: postmasterPid(pg),
       ringAware: opts.ringAware,
+      stats: kvringStats(
+        cluster.nodes.map((n) => n.httpUrl),
+        cluster.nodes.map((n) => n.pid ?? 0),
+      ),
     };
-    const targets: BenchTarget[] = [kvring];
+    const targets: BenchTarget[] = opts.unary ? [kvring] : [];
     const pipelined: BenchTarget | undefined = opts.pipelined
       ? { ...kvring, name: kvring.name.replace('unary', 'pipelined'), protocol: 'pipelined' }
       : undefined;
     if (pipelined) targets.push(pipelined);
     let reference: BenchTarget | undefined;
     if (opts.reference) {
-      const noop = await (noopStart = startNoop(`${subnet}.200`, opts.valueSize));
+      const noop = await (noopStart = startNoop(
+        `${subnet}.200`,
+        opts.valueSize,
+        opts.profile === undefined ? [] : profileArgs(join(opts.profile, 'noop')),
+      ));
       if (abort.signal.aborted) return;
       reference = { name: NOOP_NAME, addresses: [noop.address], pids: [noop.child.pid!] };
       targets.push(reference);
@@ -186,7 +268,13 @@ async function main(): Promise<void> {
         redisStarts.push(start);
         const r = await start;
         if (abort.signal.aborted) return;
-        redis.push({ name: r.name, addresses: [r.address], pids: [r.pid], protocol: 'redis' });
+        redis.push({
+          name: r.name,
+          addresses: [r.address],
+          pids: [r.pid],
+          protocol: 'redis',
+          stats: redisStats(r.address, r.pid),
+        });
       }
       targets.push(...redis);
     }
@@ -202,6 +290,7 @@ async function main(): Promise<void> {
       signal: abort.signal,
     };
     const runs: FigureRow[][] = [];
+    const profileFrom = monotonicUs();
     for (let r = 1; r <= opts.repeat; r++) {
       const rows: FigureRow[] = [];
       // Interleaved: each repeat runs every target, so drifts of a shared
@@ -215,6 +304,9 @@ async function main(): Promise<void> {
       if (!opts.json && opts.repeat > 1) console.log(`run ${r}:\n${formatFigures(rows, opts.threads)}\n`);
     }
     const figures = medianRows(runs.flat());
+    const openLoop =
+      opts.openLoop === false ? [] : await openLoops(targets, figures, opts.openLoop, bench, progress);
+    const profileWindow = { fromUs: profileFrom, toUs: monotonicUs() };
     const ratios = reference ? throughputRatios(figures, kvring.name, reference.name) : [];
     const config = {
       ops: opts.ops,
@@ -229,7 +321,9 @@ async function main(): Promise<void> {
       clockTicksPerSecond: clockTicks(),
     };
     if (opts.json) {
-      console.log(JSON.stringify({ machine: machineLine(), config, figures, ratios, runs }, null, 2));
+      console.log(
+        JSON.stringify({ machine: machineLine(), config, figures, ratios, openLoop, runs }, null, 2),
+      );
     } else {
       console.log(
         `kvring bench: ${opts.nodes} nodes with PostgreSQL write-through, ${opts.concurrency} concurrent ` +
@@ -242,6 +336,15 @@ async function main(): Promise<void> {
       if (reference) console.log(`\n${formatRatios(ratios, 'kvring unary', NOOP_NAME)}`);
       const comparisons = formatComparisons(figures, pipelined?.name, redis[0]?.name, redis[1]?.name);
       if (comparisons) console.log(comparisons);
+      const serverSide = formatServerSide(figures);
+      if (serverSide) console.log(`\n${serverSide}`);
+      const memory = formatMemoryRatio(
+        figures,
+        (opts.unary ? kvring : pipelined)?.name ?? '',
+        redis[0]?.name,
+      );
+      if (memory) console.log(memory);
+      if (opts.openLoop !== false) console.log(`\n${formatOpenLoop(openLoop, opts.openLoop)}`);
       console.log(
         '\nCPU ms/op: CPU time (utime+stime from /proc) of the server processes, PostgreSQL (postmaster ' +
           'and backends) and this load generator during the phase, divided by its successful operations; ' +
@@ -250,6 +353,8 @@ async function main(): Promise<void> {
     }
     clearTimeout(bound);
     await cleanup();
+    // The processes write their profiles as they exit (cleanup stopped them).
+    if (opts.profile !== undefined) printProfiles(opts.profile, opts.json, profileWindow);
     process.exit(0);
   } catch (err) {
     // After Ctrl-C or the time bound, errors of the processes being stopped are expected.

@@ -27,6 +27,10 @@ const SERVER_OPTIONS = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   'grpc.max_send_message_length': 64 * 1024 * 1024,
   'grpc.max_concurrent_streams': 1000,
+  // channelz (grpc-js's per-call introspection registry) is not served here,
+  // and its bookkeeping on every call cost ~2% of a node's CPU under
+  // `make bench` (--profile); the reference server drops it too.
+  'grpc.enable_channelz': 0,
 };
 
 export function noopService(valueSize: number, selfAddress: () => string): KVServiceServer {

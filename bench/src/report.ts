@@ -4,6 +4,7 @@
 import { cpus, release, type } from 'node:os';
 import type { OpKind } from './load.js';
 import type { PhaseFigures } from './run.js';
+import type { ServerSide } from './server-stats.js';
 import { renderTable } from '@kvring/format/table';
 
 export { renderTable };
@@ -31,6 +32,8 @@ export interface FigureRow {
   /** First error message seen (any run). */
   readonly firstError: string | null;
   readonly truncated: boolean;
+  /** Memory and batching as the servers reported them (null: not read). */
+  readonly server: ServerSide | null;
 }
 
 export function rowOf(f: PhaseFigures): FigureRow {
@@ -54,6 +57,7 @@ export function rowOf(f: PhaseFigures): FigureRow {
     loadgenCores: f.loadgenCores,
     firstError: r.firstError ?? null,
     truncated: r.truncated,
+    server: f.server ?? null,
   };
 }
 
@@ -98,7 +102,23 @@ export function medianRows(rows: readonly FigureRow[]): FigureRow[] {
     loadgenCores: median(g.map((r) => r.loadgenCores)),
     firstError: g.find((r) => r.firstError !== null)?.firstError ?? null,
     truncated: g.some((r) => r.truncated),
+    server: medianServerSide(g.map((r) => r.server)),
   }));
+}
+
+function medianServerSide(all: ReadonlyArray<ServerSide | null>): ServerSide | null {
+  const v = all.filter((x): x is ServerSide => x !== null);
+  if (v.length === 0) return null;
+  const m = (f: (x: ServerSide) => number | null): number | null => medianOrNull(v.map(f));
+  return {
+    entriesAdded: median(v.map((x) => x.entriesAdded)),
+    rssBytes: m((x) => x.rssBytes),
+    rssBytesPerEntry: m((x) => x.rssBytesPerEntry),
+    heapBytesPerEntry: m((x) => x.heapBytesPerEntry),
+    accountedBytesPerEntry: m((x) => x.accountedBytesPerEntry),
+    peerOpsPerFrame: m((x) => x.peerOpsPerFrame),
+    postgresWritesPerFlush: m((x) => x.postgresWritesPerFlush),
+  };
 }
 
 export interface Ratio {

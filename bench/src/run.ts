@@ -6,7 +6,9 @@
 import { processTreeCpuMs, selfCpuMs, totalCpuMs } from './cpu.js';
 import type { Protocol } from './clients.js';
 import { createDriver } from './driver.js';
-import { KeySet, type ClientMode, type LoadResult, type OpKind } from './load.js';
+import { serverSide, type ServerSide, type StatsSource } from './server-stats.js';
+import { KeySet, LoadClients, type ClientMode, type LoadResult, type OpKind } from './load.js';
+import { runOpenLoop, type OpenLoopResult } from './open-loop.js';
 
 export interface BenchTarget {
   /** Shown in the report, e.g. "kvring (3 nodes)". */
@@ -19,6 +21,8 @@ export interface BenchTarget {
   readonly ringAware?: boolean;
   /** How requests are sent (default: kvring unary calls). */
   readonly protocol?: Protocol;
+  /** Memory and batching as the servers report them (server-stats.ts), read around each phase. */
+  readonly stats?: StatsSource;
 }
 
 export interface BenchOptions {
@@ -49,6 +53,8 @@ export interface PhaseFigures {
   readonly serverCores: number | undefined;
   /** The same for the load generator (all its threads); near 1 per thread it is the bottleneck. */
   readonly loadgenCores: number;
+  /** Memory and batching over the phase (when the target has `stats`). */
+  readonly server?: ServerSide;
 }
 
 interface CpuReading {
@@ -96,6 +102,7 @@ export async function benchTarget(target: BenchTarget, opts: BenchOptions): Prom
     await driver.warmUp();
     for (const op of opts.phases ?? (['set', 'get'] as const)) {
       if (opts.signal?.aborted) break;
+      const statsBefore = await target.stats?.read();
       const before = readCpu(target);
       const result = await driver.run({
         op,
@@ -107,6 +114,7 @@ export async function benchTarget(target: BenchTarget, opts: BenchOptions): Prom
         signal: opts.signal,
       });
       const after = readCpu(target);
+      const statsAfter = await target.stats?.read();
       figures.push({
         target: target.name,
         op,
@@ -116,10 +124,49 @@ export async function benchTarget(target: BenchTarget, opts: BenchOptions): Prom
         loadgenCpuMsPerOp: perOp(before.self, after.self, result.ok) ?? Number.NaN,
         serverCores: cores(before.server, after.server, result.elapsedMs),
         loadgenCores: cores(before.self, after.self, result.elapsedMs) ?? Number.NaN,
+        ...(statsBefore && statsAfter ? { server: serverSide(statsBefore, statsAfter) } : {}),
       });
     }
   } finally {
     await driver.close();
   }
   return figures;
+}
+
+/**
+ * The open-loop phases (open-loop.ts) against `target`: SETs of fresh keys
+ * at `rates.set` per second, then GETs of those keys at `rates.get`, each
+ * for `ops` operations, from one client on this thread.
+ */
+export async function benchOpenLoop(
+  target: BenchTarget,
+  opts: BenchOptions,
+  rates: Readonly<Record<OpKind, number>>,
+): Promise<OpenLoopResult[]> {
+  const keys = KeySet.random(opts.keySize);
+  const clients = new LoadClients({
+    addresses: target.addresses,
+    ringAware: target.ringAware ?? false,
+    protocol: target.protocol,
+    token: opts.token,
+    timeoutMs: opts.timeoutMs,
+    clients: 'shared',
+    concurrency: 1,
+  });
+  const out: OpenLoopResult[] = [];
+  try {
+    await clients.warmUp();
+    for (const op of ['set', 'get'] as const) {
+      if (opts.signal?.aborted) break;
+      const rate = rates[op];
+      // About ten seconds of arrivals at most, and no more than a closed-loop phase.
+      const ops = Math.max(1, Math.min(opts.ops, Math.ceil(rate * 10)));
+      out.push(
+        await runOpenLoop(clients, { op, rate, ops, keys, valueSize: opts.valueSize, signal: opts.signal }),
+      );
+    }
+  } finally {
+    clients.close();
+  }
+  return out;
 }

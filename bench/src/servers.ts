@@ -19,11 +19,15 @@ export async function awaitOutput(child: Child, pattern: RegExp, what: string): 
   throw new Error(`${what} did not start:\n${out}`);
 }
 
-export async function startNoop(host: string, valueSize: number): Promise<{ child: Child; address: string }> {
+export async function startNoop(
+  host: string,
+  valueSize: number,
+  execArgv: readonly string[] = [],
+): Promise<{ child: Child; address: string }> {
   const child = new Child({
     name: 'noop',
     command: process.execPath,
-    args: [NOOP_MAIN, '--host', host, '--port', '0', '--value-size', String(valueSize)],
+    args: [...execArgv, NOOP_MAIN, '--host', host, '--port', '0', '--value-size', String(valueSize)],
     env: {},
   });
   child.start();

@@ -41,6 +41,7 @@ function row(
     loadgenCores: 0.5,
     firstError: null,
     truncated: false,
+    server: null,
     ...extra,
   };
 }

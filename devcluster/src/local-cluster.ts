@@ -40,6 +40,8 @@ export interface LocalClusterOptions {
   readonly echo?: boolean;
   /** Member name prefix (default "kv"): members are kv-0, kv-1, ... */
   readonly namePrefix?: string;
+  /** Options of the node runtime before the program (e.g. --cpu-prof; NODE_OPTIONS refuses that one). */
+  readonly execArgv?: readonly string[];
 }
 
 export class LocalNode extends Child {
@@ -49,8 +51,9 @@ export class LocalNode extends Child {
     env: Record<string, string>,
     logFile: string,
     echo: boolean,
+    execArgv: readonly string[] = [],
   ) {
-    super({ name, command: process.execPath, args: [NODE_MAIN], env, logFile, echo });
+    super({ name, command: process.execPath, args: [...execArgv, NODE_MAIN], env, logFile, echo });
   }
 
   get clientAddress(): string {
@@ -164,6 +167,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
         },
         join(logDir, `${m.name}.log`),
         opts.echo ?? false,
+        opts.execArgv,
       ),
   );
   const cluster = new LocalCluster(nodes, logDir);

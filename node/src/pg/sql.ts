@@ -1,5 +1,6 @@
 // The statements of the store, for one (quoted) table. Every timestamp and
 // every expiry is computed by PostgreSQL (now()), never by a node's clock.
+import { createHash } from 'node:crypto';
 
 /** Remaining TTL in ms (at least 1 while live), 0 when the row has no expiry. */
 const TTL_MS = `CASE WHEN expires_at IS NULL THEN 0
@@ -142,3 +143,19 @@ export function statements(t: string, seq: string, idem: string, purged: string)
 }
 
 export type Statements = ReturnType<typeof statements>;
+
+/**
+ * A statement sent by name: each pooled connection parses it once and
+ * PostgreSQL keeps its plan (a generic one after a few executions), where an
+ * unnamed statement is parsed and planned again on every execution. For the
+ * statements of every request (the group commit's upsert, reads); the name
+ * is derived from the text, so stores of other tables never share one.
+ */
+export interface Prepared {
+  readonly name: string;
+  readonly text: string;
+}
+
+export function prepared(text: string): Prepared {
+  return { name: `kvring_${createHash('sha256').update(text).digest('hex').slice(0, 20)}`, text };
+}

@@ -39,7 +39,14 @@ import {
 } from './validate.js';
 import { purgeStatements, type PurgeStatements } from './purge-sql.js';
 import { runPurge, type PurgeOutcome, type PurgeParams } from './purge.js';
-import { statements, type ChangedRecord, type RowRecord, type Statements } from './sql.js';
+import {
+  prepared,
+  statements,
+  type ChangedRecord,
+  type Prepared,
+  type RowRecord,
+  type Statements,
+} from './sql.js';
 import type {
   ChangeCursor,
   ChangePage,
@@ -66,6 +73,8 @@ const IDEM_PURGE_PER_WRITE = 10;
 export class PgStore implements VersionedStore {
   private readonly pool: pg.Pool;
   private readonly sql: Statements;
+  /** The statements of every request, sent by name (sql.ts, prepared). */
+  private readonly hot: { readonly upsert: Prepared; readonly read: Prepared; readonly current: Prepared };
   private readonly purgeSql: PurgeStatements;
   private readonly batcher: GroupCommitBatcher<WriteOp, number>;
   private readonly log: Logger;
@@ -95,6 +104,11 @@ export class PgStore implements VersionedStore {
       quoteIdempotency(opts.table),
       quotePurged(opts.table),
     );
+    this.hot = {
+      upsert: prepared(this.sql.upsert),
+      read: prepared(this.sql.read),
+      current: prepared(this.sql.currentOrPurged),
+    };
     this.purgeSql = purgeStatements(t, quotePurged(opts.table));
     this.settleMs = opts.changeSettleMs ?? 2 * opts.timeoutMs;
     this.pool = new pg.Pool({
@@ -234,7 +248,9 @@ export class PgStore implements VersionedStore {
 
   async read(key: string): Promise<Row | undefined> {
     checkKey(key);
-    const res = await this.run('read', 'read', (c) => c.query<RowRecord>(this.sql.read, [key]));
+    const res = await this.run('read', 'read', (c) =>
+      c.query<RowRecord>({ ...this.hot.read, values: [key] }),
+    );
     const r = res.rows[0];
     return r ? this.row(r) : undefined;
   }
@@ -250,7 +266,7 @@ export class PgStore implements VersionedStore {
   async readCurrent(key: string): Promise<{ row: Row | undefined; version: number; sequence: number }> {
     checkKey(key);
     const res = await this.run('read', 'read', (c) =>
-      c.query<CurrentRecord>(this.sql.currentOrPurged, [key]),
+      c.query<CurrentRecord>({ ...this.hot.current, values: [key] }),
     );
     const r = res.rows[0];
     const sequence = Number(r?.sequence ?? 0);
@@ -378,12 +394,15 @@ export class PgStore implements VersionedStore {
       if (tx) await c.query('BEGIN');
       for (const round of rounds) {
         commitSent = !tx;
-        const res = await c.query<{ key: string; version: string }>(this.sql.upsert, [
-          round.map((i) => ops[i]!.key),
-          round.map((i) => ops[i]!.value),
-          round.map((i) => ops[i]!.tombstone),
-          round.map((i) => ops[i]!.ttlMs),
-        ]);
+        const res = await c.query<{ key: string; version: string }>({
+          ...this.hot.upsert,
+          values: [
+            round.map((i) => ops[i]!.key),
+            round.map((i) => ops[i]!.value),
+            round.map((i) => ops[i]!.tombstone),
+            round.map((i) => ops[i]!.ttlMs),
+          ],
+        });
         const byKey = new Map(res.rows.map((r) => [r.key, Number(r.version)]));
         for (const i of round) {
           const v = byKey.get(ops[i]!.key);

@@ -197,6 +197,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     regressionErrors: history.events.filter((e) => 'error' in e && REGRESSION_ERROR.test(e.error ?? ''))
       .length,
     fillerWrites: counts?.fillerWrites ?? 0,
+    pipelined: counts?.pipelined,
     divergentAfterBound,
     convergeBoundMs,
     crashes: env?.nodes.flatMap((n) => n.crashes) ?? [],

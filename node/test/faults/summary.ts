@@ -40,6 +40,8 @@ export interface ScenarioSummary {
   readonly evictions: Record<string, number>;
   /** Filler writes acknowledged beside the workload (what keeps the nodes evicting). */
   readonly fillerWrites: number;
+  /** Operations of the history sent through the Pipeline clients. */
+  readonly pipelined?: OpCounts;
   readonly faults: FaultFigures;
   readonly peakHints: number;
   readonly crashes: Crash[];
@@ -200,6 +202,11 @@ function extras(summaries: readonly ScenarioSummary[]): string[] {
       .map(([n, v]) => `${n} ${v}`)
       .join(', ');
     lines.push(`${s.scenario}: evictions by node = ${ev}; filler writes = ${s.fillerWrites}`);
+    if (s.pipelined)
+      lines.push(
+        `${s.scenario}: through the Pipeline client: ${s.pipelined.attempted} operations, ${s.pipelined.ok} ok, ` +
+          `${s.pipelined.failed} failed, ${s.pipelined.inDoubt} in doubt`,
+      );
     if (s.detectsRegressions)
       lines.push(
         `${s.scenario}: version regressions reported = ${s.versionRegressions} (metric), ${s.regressionErrors} (errors)`,

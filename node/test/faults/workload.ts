@@ -16,9 +16,13 @@
 // use the client library as an application does: given every node's
 // address, it retries a request on another node when one is unavailable,
 // so one operation may be applied twice; their failed writes are all in
-// doubt (an earlier attempt may have committed). Every value is unique, so
-// a read names the write it saw.
-import { KvClient, Source } from '@kvring/client';
+// doubt (an earlier attempt may have committed). Others (`pipelined`) go
+// through the auto-batching PipelineClient of the node they pick, one
+// client per node shared by those workers: operations they issue in one
+// event-loop turn travel in one Pipeline frame, and the node runs them
+// concurrently, so the guarantees are checked on the fast path too. Every
+// value is unique, so a read names the write it saw.
+import { KvClient, PipelineClient, Source } from '@kvring/client';
 import { describeError, outcomeOfError, type ErrorLike } from './classify.js';
 import type { HistoryRecorder, InvokeEvent, OpKind, Outcome } from './history.js';
 import { seededRandom } from '@kvring/test-support/prng';
@@ -43,6 +47,8 @@ export interface WorkloadOptions {
   readonly seed: number;
   /** Workers 0..retrying-1 use one client given every node address (it retries elsewhere). */
   readonly retrying: number;
+  /** Workers retrying..retrying+pipelined-1 use the PipelineClient of the node they pick. */
+  readonly pipelined: number;
   /** Size of each filler value (0: no filler). */
   readonly fillerBytes: number;
   /** Pause between two filler writes. */
@@ -50,7 +56,7 @@ export interface WorkloadOptions {
 }
 
 export const DEFAULT_WORKLOAD: WorkloadOptions = {
-  workers: 8,
+  workers: 10,
   keys: 120,
   legacyKeys: 60,
   missKeys: 40,
@@ -58,6 +64,7 @@ export const DEFAULT_WORKLOAD: WorkloadOptions = {
   timeoutMs: 2_000,
   seed: 1,
   retrying: 3,
+  pipelined: 3,
   // With KVRING_MAX_MEMORY at 1 MiB (env.ts) a node's cache turns over
   // several times a second.
   fillerBytes: 32 * 1024,
@@ -78,6 +85,8 @@ export interface WorkloadCounts {
   readThroughHits: number;
   /** Filler writes acknowledged (not in the history). */
   fillerWrites: number;
+  /** The share of the history that went through the Pipeline clients. */
+  readonly pipelined: OpCounts;
 }
 
 /** The seeded PRNG of the test support, so a scenario's op mix can be replayed. */
@@ -87,6 +96,12 @@ const HOT_KEYS = 8;
 
 /** The history's coordinator name for an operation of the retrying client. */
 export const RETRYING = 'any (retrying client)';
+
+/** The history's coordinator name for an operation of a node's pipelined client. */
+export const pipelinedVia = (node: string): string => `${node} (pipelined)`;
+
+/** What a worker sends through: the single-address unary client, the Pipeline client, or the retrying one. */
+type Via = 'unary' | 'pipelined' | 'retrying';
 
 const zero = (): OpCounts => ({ attempted: 0, ok: 0, failed: 0, inDoubt: 0 });
 
@@ -102,10 +117,12 @@ export class Workload {
     byKind: { write: zero(), delete: zero(), read: zero() },
     readThroughHits: 0,
     fillerWrites: 0,
+    pipelined: zero(),
   };
   /** Writes and deletes in flight per coordinator, so a fault can pick a busy one. */
   readonly inflightWrites = new Map<string, number>();
   private readonly clients: Map<string, KvClient>;
+  private readonly pipelines: Map<string, PipelineClient>;
   /** The application's view: one client, every address, retries on another node. */
   private readonly retryingClient: KvClient;
   private readonly avoidUntil = new Map<string, number>();
@@ -125,6 +142,9 @@ export class Workload {
   ) {
     this.clients = new Map(
       nodes.map((n) => [n.name, new KvClient(n.clientAddress, { timeoutMs: opts.timeoutMs })]),
+    );
+    this.pipelines = new Map(
+      nodes.map((n) => [n.name, new PipelineClient(n.clientAddress, { timeoutMs: opts.timeoutMs })]),
     );
     this.retryingClient = new KvClient(
       nodes.map((n) => n.clientAddress),
@@ -165,6 +185,7 @@ export class Workload {
 
   close(): void {
     for (const c of this.clients.values()) c.close();
+    for (const c of this.pipelines.values()) c.close();
     this.retryingClient.close();
   }
 
@@ -195,7 +216,9 @@ export class Workload {
       // A worker whose last operation is in doubt is, for the checker, a
       // client that crashed mid-request: it goes on under a new process id.
       const proc = w + this.opts.workers * (this.generation[w] ?? 0);
-      const outcome = await this.run(proc, w < this.opts.retrying ? undefined : node, plan, `w${w}-${seq}`);
+      const { retrying, pipelined } = this.opts;
+      const via: Via = w < retrying ? 'retrying' : w < retrying + pipelined ? 'pipelined' : 'unary';
+      const outcome = await this.run(proc, via === 'retrying' ? undefined : node, via, plan, `w${w}-${seq}`);
       if (outcome === 'info') this.generation[w] = (this.generation[w] ?? 0) + 1;
       // Like a real client, do not spin on a cluster that refuses everything.
       if (outcome !== 'ok') await new Promise((r) => setTimeout(r, 20));
@@ -257,26 +280,33 @@ export class Workload {
     return pool[i % pool.length]!;
   }
 
+  private clientFor(node: WorkloadNode | undefined, via: Via): KvClient | PipelineClient {
+    if (node === undefined) return this.retryingClient;
+    return via === 'pipelined' ? this.pipelines.get(node.name)! : this.clients.get(node.name)!;
+  }
+
   /** One operation; `node` undefined: through the retrying client (it picks the node). */
   private async run(
     proc: number,
     node: WorkloadNode | undefined,
+    via: Via,
     plan: Planned,
     value: string,
   ): Promise<Outcome> {
-    const client = node === undefined ? this.retryingClient : this.clients.get(node.name)!;
+    const client = this.clientFor(node, via);
     const c = this.counts;
     const isWrite = plan.f !== 'read';
     const inv: InvokeEvent = this.history.invoke({
       proc,
       f: plan.f,
       key: plan.key,
-      node: node?.name ?? RETRYING,
+      node: node === undefined ? RETRYING : via === 'pipelined' ? pipelinedVia(node.name) : node.name,
       ...(plan.f === 'write' ? { value } : {}),
       ...(plan.ttlMs !== undefined ? { ttlMs: plan.ttlMs } : {}),
     });
-    c.total.attempted++;
-    c.byKind[plan.f].attempted++;
+    const tally =
+      via === 'pipelined' ? [c.total, c.byKind[plan.f], c.pipelined] : [c.total, c.byKind[plan.f]];
+    for (const t of tally) t.attempted++;
     if (isWrite && node) this.inflightWrites.set(node.name, (this.inflightWrites.get(node.name) ?? 0) + 1);
     let outcome: Outcome;
     try {
@@ -297,18 +327,14 @@ export class Workload {
         if (plan.key.startsWith('u:') && plan.f === 'write') this.uniqueKeys.push(plan.key);
       }
       outcome = 'ok';
-      c.total.ok++;
-      c.byKind[plan.f].ok++;
+      for (const t of tally) t.ok++;
     } catch (err) {
       const e = err as ErrorLike;
       outcome = outcomeOfError(plan.f, e, { retried: node === undefined });
       this.history.complete(inv, outcome, { error: describeError(e) });
-      if (outcome === 'fail') {
-        c.total.failed++;
-        c.byKind[plan.f].failed++;
-      } else {
-        c.total.inDoubt++;
-        c.byKind[plan.f].inDoubt++;
+      for (const t of tally) {
+        if (outcome === 'fail') t.failed++;
+        else t.inDoubt++;
       }
       // Unique keys in doubt are still read back: they may exist.
       if (plan.key.startsWith('u:') && outcome === 'info') this.uniqueKeys.push(plan.key);
