@@ -15,6 +15,8 @@ export interface SecretRef {
   secret: string;
   /** Keys that must be present. */
   keys: string[];
+  /** Mounted as files the nodes reload: a new version restarts no pod. */
+  reloaded?: boolean;
 }
 
 export function secretRefs(spec: ResolvedSpec): SecretRef[] {
@@ -35,12 +37,18 @@ export function secretRefs(spec: ResolvedSpec): SecretRef[] {
       keys: [spec.legacyApi.tokenSecret.key],
     });
   if (spec.tls)
-    refs.push({ field: 'spec.tls.secretName', secret: spec.tls.secretName, keys: ['tls.crt', 'tls.key'] });
+    refs.push({
+      field: 'spec.tls.secretName',
+      secret: spec.tls.secretName,
+      keys: ['tls.crt', 'tls.key'],
+      reloaded: true,
+    });
   if (spec.auth)
     refs.push({
       field: 'spec.auth.tokenSecret',
       secret: spec.auth.tokenSecret.name,
       keys: [spec.auth.tokenSecret.key],
+      reloaded: true,
     });
   return refs;
 }
@@ -63,6 +71,19 @@ function decode(secret: V1Secret, key: string): string | undefined {
   const b64 = secret.data?.[key];
   if (b64 !== undefined) return Buffer.from(b64, 'base64').toString('utf8');
   return secret.stringData?.[key];
+}
+
+/**
+ * The token the operator sends: the first of the key's lines (the nodes
+ * accept every line). A rotation appends the new token, waits for the pods'
+ * files to follow, then removes the old one: the operator moves to the new
+ * token only once the old one is gone, when every node has the new one.
+ */
+function firstToken(text: string | undefined): string | undefined {
+  return text
+    ?.split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#'));
 }
 
 /** Checks every reference against the Secrets found (undefined = not found). */
@@ -98,7 +119,8 @@ export function checkSecrets(
   }
   // resourceVersions, not a digest of the values: a short hash of a
   // password in a pod annotation would invite offline guessing.
-  const versions = refs.map((r) => [r.secret, secrets.get(r.secret)?.metadata?.resourceVersion ?? '']);
+  const rolling = refs.filter((r) => !r.reloaded);
+  const versions = rolling.map((r) => [r.secret, secrets.get(r.secret)?.metadata?.resourceVersion ?? '']);
   const tlsSecret = spec.tls ? secrets.get(spec.tls.secretName) : undefined;
   const caPem = tlsSecret ? decode(tlsSecret, 'ca.crt') : undefined;
   // The nodes' own pair: the operator presents it on the peer port (mutual
@@ -106,10 +128,11 @@ export function checkSecrets(
   const certPem = tlsSecret ? decode(tlsSecret, 'tls.crt') : undefined;
   const keyPem = tlsSecret ? decode(tlsSecret, 'tls.key') : undefined;
   const authSecret = spec.auth ? secrets.get(spec.auth.tokenSecret.name) : undefined;
-  const token = authSecret && spec.auth ? decode(authSecret, spec.auth.tokenSecret.key) : undefined;
+  const token =
+    authSecret && spec.auth ? firstToken(decode(authSecret, spec.auth.tokenSecret.key)) : undefined;
   return {
     ...(problem && { problem }),
-    secretsHash: refs.length > 0 ? hashOf(versions) : '',
+    secretsHash: rolling.length > 0 ? hashOf(versions) : '',
     tlsHasCa: caPem !== undefined,
     security: {
       ...(token && { token }),
