@@ -97,6 +97,16 @@ export function checkSecrets(
   for (const ref of refs) {
     const s = secrets.get(ref.secret);
     const literals = ref.keys.map((k) => `--from-literal=${k}=...`).join(' ');
+    if (!s && ref.field === 'spec.tls.secretName' && spec.tls?.issuerRef) {
+      problem = {
+        reason: 'CertificateNotIssued',
+        message:
+          `Secret "${ref.secret}" is issued by cert-manager (${spec.tls.issuerRef.kind} ` +
+          `"${spec.tls.issuerRef.name}") and does not exist yet: the Certificate's status says why ` +
+          `(kubectl -n ${namespace} get certificates -o wide)`,
+      };
+      break;
+    }
     if (!s) {
       problem = {
         reason: 'SecretNotFound',

@@ -329,6 +329,31 @@ describe('desired objects', () => {
     ).toBeUndefined();
   });
 
+  it('a cert-manager Certificate only when spec.tls names an issuer, for every name members and clients dial', () => {
+    expect(desiredObjects(cluster({ tls: { secretName: 't' } }), ctx).certificate).toBeUndefined();
+    const { certificate } = desiredObjects(
+      cluster({ tls: { secretName: 'demo-tls', issuerRef: { name: 'ca' }, renewBefore: '240h' } }),
+      ctx,
+    );
+    expect(certificate!.metadata!.name).toBe('demo-tls');
+    expect(certificate!.spec).toEqual({
+      secretName: 'demo-tls',
+      issuerRef: { name: 'ca', kind: 'Issuer', group: 'cert-manager.io' },
+      dnsNames: [
+        'demo',
+        'demo.shop.svc',
+        'demo.shop.svc.cluster.local',
+        'demo-peers.shop.svc',
+        'demo-peers.shop.svc.cluster.local',
+        '*.demo-peers.shop.svc',
+        '*.demo-peers.shop.svc.cluster.local',
+      ],
+      usages: ['digital signature', 'key encipherment', 'server auth', 'client auth'],
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      renewBefore: '240h',
+    });
+  });
+
   it('the ServiceMonitor exists only when enabled and its CRD is installed', () => {
     const on = cluster({ monitoring: { serviceMonitor: { enabled: true, labels: { release: 'prom' } } } });
     expect(desiredObjects(on, ctx).serviceMonitor).toBeUndefined();
