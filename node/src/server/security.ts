@@ -41,7 +41,7 @@ const DEBOUNCE_MS = 100;
  * parameters as (ca, identity) but constructs (identity, ca). The peer
  * port passes the same provider in both places, so either order holds;
  * the client port passes (certs, null): its identity, no CA, as that
- * implementation reads it (security-reload.test.ts fails if it changes).
+ * implementation reads it (rotation.test.ts and security.test.ts fail if that changes).
  */
 function serverCredentials(certs: ReloadingCertificates, mutual: boolean): ServerCredentials {
   return mutual
