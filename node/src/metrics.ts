@@ -56,6 +56,19 @@ export class NodeMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly reloads = new Counter({
+    name: 'kvring_reloads_total',
+    help:
+      'Files reloaded while running, by what (tls, tokens) and result: applied, or rejected ' +
+      '(unreadable or invalid: the node kept what it had).',
+    labelNames: ['what', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly tlsNotAfter = new Gauge({
+    name: 'kvring_tls_certificate_not_after_seconds',
+    help: 'Expiry (Unix time) of the certificate the node presents now.',
+    registers: [this.registry],
+  });
   readonly cacheEntries = new Gauge({
     name: 'kvring_cache_entries',
     help: 'Entries (values and tombstones) held in memory.',

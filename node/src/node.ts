@@ -37,7 +37,7 @@ import { PgStore } from './pg/store.js';
 import type { ChangeCursor } from './pg/types.js';
 import { bind, clientServer, peerServer, serveAdmin } from './server/grpc-servers.js';
 import { httpServer } from './server/http.js';
-import { loadSecurity } from './server/security.js';
+import { loadSecurity, type Security } from './server/security.js';
 import { MemoryStore } from './store/memory-store.js';
 
 export class KvNode {
@@ -63,6 +63,7 @@ export class KvNode {
   private clientSrv: Server | undefined;
   private peerSrv: Server | undefined;
   private http: HttpServer | undefined;
+  private security: Security | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private draining = false;
   private stopping: Promise<void> | undefined;
@@ -101,7 +102,9 @@ export class KvNode {
 
   async start(): Promise<void> {
     const { cfg, log, metrics } = this;
-    const security = loadSecurity(cfg, log);
+    const security = loadSecurity(cfg, log, metrics);
+    this.security = security;
+    security.start();
     this.http = httpServer(metrics.registry, {
       notReadyReason: () => this.notReadyReason(),
       status: () => this.clusterInfo(),
@@ -294,6 +297,7 @@ export class KvNode {
     this.membership?.stop();
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.http?.closeAllConnections();
+    this.security?.close();
     this.log.info('node stopped');
   }
 

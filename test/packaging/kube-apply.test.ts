@@ -1,12 +1,13 @@
 // The chart and manifests/ against a real kube-apiserver (e2e/harness: etcd
 // and kube-apiserver on loopback, RBAC on), with the published CRDs of
-// chaos-mesh and the prometheus-operator installed so that their objects are
-// checked against the real schemas:
+// chaos-mesh, the prometheus-operator and cert-manager installed so that
+// their objects are checked against the real schemas:
 // - every object the chart renders, and install.yaml, pass admission
 //   (kubectl apply --dry-run=server --validate=strict);
 // - `helm install` creates the operator's objects and the CRD, the built
 //   operator runs as the chart's ServiceAccount with the chart's arguments
-//   and builds a KVCluster's objects (so the RBAC is enough), `helm upgrade`
+//   and builds a KVCluster's objects, its cert-manager Certificate included
+//   (so the RBAC is enough and cert-manager's schema accepts it), `helm upgrade`
 //   works, and `helm uninstall` keeps the CRD and the clusters;
 // - the samples, the demo bundle (applied for real, as a user would), the
 //   chaos experiments and the monitoring kustomization are accepted.
@@ -15,7 +16,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ControlPlane, eventually } from '@kvring/control-plane';
-import { CHAOS_MESH, crdFiles, PROMETHEUS_OPERATOR } from './support/external-crds.js';
+import { makeCerts } from '@kvring/test-support/certs';
+import { CERT_MANAGER, CHAOS_MESH, crdFiles, PROMETHEUS_OPERATOR } from './support/external-crds.js';
 import { serviceAccountKubeconfig, startOperator, type OperatorProcess } from './support/operator-process.js';
 import {
   ALL_TOGGLES_ON,
@@ -68,7 +70,11 @@ beforeAll(async () => {
   logDir = mkdtempSync(join(tmpdir(), 'kvring-packaging-'));
   cp = await ControlPlane.start({ installCrds: false });
   for (const ns of ['kvring-system', 'apps', 'monitoring', 'cache']) await ensureNamespace(ns);
-  const crds = [...(await crdFiles(PROMETHEUS_OPERATOR)), ...(await crdFiles(CHAOS_MESH))];
+  const crds = [
+    ...(await crdFiles(PROMETHEUS_OPERATOR)),
+    ...(await crdFiles(CHAOS_MESH)),
+    ...(await crdFiles(CERT_MANAGER)),
+  ];
   // create, not apply: the chaos-mesh CRDs exceed client-side apply's annotation limit.
   for (const f of crds) await cp.kubectlOk(['create', '-f', f], { timeoutMs: 120_000 });
   await cp.kubectlOk(['wait', '--for=condition=Established', '--timeout=120s', 'crd', '--all'], {
@@ -142,16 +148,17 @@ describe('the chart against a real API server', () => {
       const kubeconfig = await serviceAccountKubeconfig(cp, 'kvring-system', 'kvring-operator');
       operator = await startOperator(args, kubeconfig, join(logDir, 'operator.log'));
 
-      await cp.kubectlOk([
-        '-n',
-        'apps',
-        'create',
-        'secret',
-        'generic',
-        'pg',
-        '--from-literal=username=kvring',
-        '--from-literal=password=x',
-      ]);
+      const secret = (name: string, ...from: string[]): Promise<string> =>
+        cp.kubectlOk(['-n', 'apps', 'create', 'secret', 'generic', name, ...from]);
+      await secret('pg', '--from-literal=username=kvring', '--from-literal=password=x');
+      // What cert-manager would write from the Certificate (its controller does not run here).
+      const certs = makeCerts({ names: ['cache.apps.svc'] });
+      await secret(
+        'cache-tls',
+        `--from-file=tls.crt=${certs.cert}`,
+        `--from-file=tls.key=${certs.key}`,
+        `--from-file=ca.crt=${certs.caCert}`,
+      );
       await cp.kubectlOk(['apply', '-f', '-'], {
         input: JSON.stringify({
           apiVersion: 'kvring.dev/v1alpha1',
@@ -160,6 +167,7 @@ describe('the chart against a real API server', () => {
           spec: {
             postgres: { host: 'postgres.apps.svc', credentialsSecret: { name: 'pg' } },
             monitoring: { serviceMonitor: { enabled: true } },
+            tls: { secretName: 'cache-tls', issuerRef: { name: 'cluster-ca', kind: 'ClusterIssuer' } },
           },
         }),
       });
@@ -170,6 +178,7 @@ describe('the chart against a real API server', () => {
         'configmap/cache-config',
         'poddisruptionbudget/cache',
         'servicemonitor.monitoring.coreos.com/cache',
+        'certificate.cert-manager.io/cache-tls',
       ];
       await eventually(
         async () => {
@@ -179,6 +188,17 @@ describe('the chart against a real API server', () => {
         },
         { timeoutMs: 60_000, what: `the operator to create ${built.join(', ')}\n${operator.child.output()}` },
       );
+      // The Certificate cert-manager's schema accepted: the Secret, the issuer, every name members and clients dial.
+      const cert = JSON.parse(
+        await cp.kubectlOk(['-n', 'apps', 'get', 'certificate', 'cache-tls', '-o', 'json']),
+      ) as { spec: { secretName: string; issuerRef: unknown; dnsNames: string[]; usages: string[] } };
+      expect(cert.spec).toMatchObject({
+        secretName: 'cache-tls',
+        issuerRef: { name: 'cluster-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' },
+        usages: expect.arrayContaining(['server auth', 'client auth']),
+      });
+      expect(cert.spec.dnsNames).toContain('*.cache-peers.apps.svc.cluster.local');
+      expect(cert.spec.dnsNames).toContain('cache.apps.svc');
       // The status is written (kvclusters/status) and the Lease is held.
       await eventually(
         async () => {
@@ -252,6 +272,8 @@ describe('the chart against a real API server', () => {
       expect(await canI('update', 'kvclusters', '-n', 'apps')).toBe('no');
       expect(await canI('list', 'nodes')).toBe('no');
       expect(await canI('create', 'pods', '-n', 'apps')).toBe('no');
+      expect(await canI('patch', 'certificates.cert-manager.io', '-n', 'apps')).toBe('yes');
+      expect(await canI('create', 'issuers.cert-manager.io', '-n', 'apps')).toBe('no');
     });
 
     it('helm upgrade applies new values, to the CRD too', async () => {

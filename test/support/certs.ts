@@ -1,8 +1,9 @@
 // Test certificates made with the system's openssl: a CA and a leaf
 // certificate (for servers and, with mutual TLS, as client certificates)
-// whose subjectAltNames cover the given IPs and names.
+// whose subjectAltNames cover the given IPs and names; further leaves of
+// the same CA for rotations.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,8 +19,14 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: 'pipe' });
 }
 
+export interface LeafOptions {
+  ips?: string[];
+  names?: string[];
+  cn?: string;
+}
+
 /** A new CA and one leaf certificate signed by it. */
-export function makeCerts(opts: { ips?: string[]; names?: string[]; cn?: string } = {}): CertFiles {
+export function makeCerts(opts: LeafOptions & { caCn?: string } = {}): CertFiles {
   const dir = mkdtempSync(join(tmpdir(), 'kvring-certs-'));
   openssl(
     [
@@ -33,7 +40,7 @@ export function makeCerts(opts: { ips?: string[]; names?: string[]; cn?: string 
       '-days',
       '2',
       '-subj',
-      '/CN=kvring-test-ca',
+      `/CN=${opts.caCn ?? 'kvring-test-ca'}`,
       '-keyout',
       'ca.key',
       '-out',
@@ -41,13 +48,29 @@ export function makeCerts(opts: { ips?: string[]; names?: string[]; cn?: string 
     ],
     dir,
   );
+  return signLeaf(dir, opts);
+}
+
+/**
+ * Another leaf signed by the CA of `ca` (a new key and serial number), in a
+ * folder of its own that holds a copy of that CA's certificate and key: a
+ * rotated pair from the same CA, or, from the result, further leaves.
+ */
+export function makeLeaf(ca: CertFiles, opts: LeafOptions = {}): CertFiles {
+  const dir = mkdtempSync(join(tmpdir(), 'kvring-certs-'));
+  copyFileSync(ca.caCert, join(dir, 'ca.crt'));
+  copyFileSync(join(ca.dir, 'ca.key'), join(dir, 'ca.key'));
+  return signLeaf(dir, opts);
+}
+
+function signLeaf(dir: string, opts: LeafOptions): CertFiles {
   const san = [
     ...(opts.ips ?? []).map((ip) => `IP:${ip}`),
     ...(opts.names ?? ['localhost']).map((n) => `DNS:${n}`),
   ];
   writeFileSync(
     join(dir, 'leaf.ext'),
-    `subjectAltName=${san.join(',')}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n`,
+    `subjectAltName=${san.join(',')}\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\nauthorityKeyIdentifier=keyid\n`,
   );
   openssl(
     [

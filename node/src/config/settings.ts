@@ -432,7 +432,7 @@ export const SETTINGS = [
     env: 'KVRING_TLS_CERT_FILE',
     kind: 'string',
     default: '',
-    help: 'PEM certificate for both gRPC ports (empty: plaintext)',
+    help: 'PEM certificate for both gRPC ports (empty: plaintext); reloaded when the file changes',
   },
   {
     key: 'tlsKeyFile',
@@ -446,7 +446,7 @@ export const SETTINGS = [
     env: 'KVRING_TLS_CA_FILE',
     kind: 'string',
     default: '',
-    help: 'PEM CA: peers must present a certificate it signed (mutual TLS on the peer port)',
+    help: 'PEM CA bundle (may hold the old and the new CA during a rotation): peers must present a certificate one of them signed (mutual TLS on the peer port)',
   },
   {
     key: 'authToken',
@@ -454,6 +454,21 @@ export const SETTINGS = [
     kind: 'string',
     default: '',
     help: 'bearer token clients must send on the client port (empty: no authentication)',
+  },
+  {
+    key: 'authTokenFile',
+    env: 'KVRING_AUTH_TOKEN_FILE',
+    kind: 'string',
+    default: '',
+    help: 'file of accepted client tokens, one per line (with KVRING_AUTH_TOKEN, both are accepted); reloaded when it changes',
+  },
+  {
+    key: 'fileRecheckIntervalMs',
+    env: 'KVRING_FILE_RECHECK_INTERVAL',
+    kind: 'duration',
+    default: '1m',
+    min: 1000,
+    help: 'the TLS and token files are reloaded when they change (inotify) and rechecked this often in any case',
   },
 ] as const satisfies readonly SettingSpec[];
 

@@ -1,79 +1,114 @@
 // Transport security from files (the operator mounts them from the Secret
 // named in the spec): TLS on the client port, mutual TLS on the peer port
 // (only holders of a certificate signed by the cluster CA can replicate),
-// and an optional bearer token on the client port. Plaintext stays possible
+// and bearer tokens on the client port. The files are followed while the
+// node runs (reloading-certs.ts, tokens.ts): a rotated Secret takes effect
+// for new handshakes and calls without a restart. Plaintext stays possible
 // for local development, with a warning.
-import { timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import {
   ChannelCredentials,
   ServerCredentials,
   credentials as grpcCredentials,
-  type ServerUnaryCall,
+  experimental,
 } from '@grpc/grpc-js';
 import type { NodeConfig } from '../config/config.js';
 import { ConfigError } from '../config/settings.js';
-import { UnauthenticatedError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { NodeMetrics } from '../metrics.js';
+import { ReloadingCertificates } from './reloading-certs.js';
+import { TlsMaterialError } from './tls-material.js';
+import { AcceptedTokens, type Authorize } from './tokens.js';
 
 export interface Security {
   readonly clientServer: ServerCredentials;
   readonly peerServer: ServerCredentials;
   readonly peerClient: ChannelCredentials;
-  readonly authorize:
-    | ((call: Pick<ServerUnaryCall<unknown, unknown>, 'metadata'>) => UnauthenticatedError | undefined)
-    | undefined;
+  readonly authorize: Authorize | undefined;
+  /** The certificate in use (undefined without TLS). */
+  readonly certificates: ReloadingCertificates | undefined;
+  /** Starts following the files. */
+  start(): void;
+  close(): void;
 }
 
-function read(path: string, setting: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new ConfigError(`${setting}: cannot read ${path}: ${(err as Error).message}`);
-  }
+/** Coalesces the burst of events one Secret update makes (kubelet's atomic writer: a few renames within milliseconds). */
+const DEBOUNCE_MS = 100;
+
+/**
+ * Server credentials whose pair (and CA) follow `certs`.
+ *
+ * grpc-js 1.14's createCertificateProviderServerCredentials declares its
+ * parameters as (ca, identity) but constructs (identity, ca). The peer
+ * port passes the same provider in both places, so either order holds;
+ * the client port passes (certs, null): its identity, no CA, as that
+ * implementation reads it (rotation.test.ts and security.test.ts fail if that changes).
+ */
+function serverCredentials(certs: ReloadingCertificates, mutual: boolean): ServerCredentials {
+  return mutual
+    ? experimental.createCertificateProviderServerCredentials(certs, certs, true)
+    : experimental.createCertificateProviderServerCredentials(certs, null, false);
 }
 
-export function loadSecurity(cfg: NodeConfig, log: Logger): Security {
+export function loadSecurity(cfg: NodeConfig, log: Logger, metrics: NodeMetrics): Security {
   let clientServer = ServerCredentials.createInsecure();
   let peerServer = ServerCredentials.createInsecure();
   let peerClient = grpcCredentials.createInsecure();
+  let certs: ReloadingCertificates | undefined;
   if (cfg.tlsCertFile) {
-    const pair = {
-      cert_chain: read(cfg.tlsCertFile, 'KVRING_TLS_CERT_FILE'),
-      private_key: read(cfg.tlsKeyFile, 'KVRING_TLS_KEY_FILE'),
-    };
-    const ca = cfg.tlsCaFile ? read(cfg.tlsCaFile, 'KVRING_TLS_CA_FILE') : null;
-    clientServer = ServerCredentials.createSsl(ca, [pair], false);
+    try {
+      certs = new ReloadingCertificates(
+        { certFile: cfg.tlsCertFile, keyFile: cfg.tlsKeyFile, caFile: cfg.tlsCaFile },
+        log.child({ component: 'tls' }),
+        metrics,
+      );
+    } catch (err) {
+      if (err instanceof TlsMaterialError)
+        throw new ConfigError(`KVRING_TLS_CERT_FILE/KEY_FILE/CA_FILE: ${err.message}`);
+      throw err;
+    }
+    const mutual = Boolean(cfg.tlsCaFile);
+    clientServer = serverCredentials(certs, false);
     // Mutual TLS between members: a peer must present a certificate the CA signed.
-    peerServer = ServerCredentials.createSsl(ca, [pair], ca !== null);
+    peerServer = serverCredentials(certs, mutual);
     // Members are reached by pod IP or name; their identity is "signed by the
     // cluster CA", so the host name in the certificate is not compared.
-    peerClient = grpcCredentials.createSsl(ca, pair.private_key, pair.cert_chain, {
+    peerClient = experimental.createCertificateProviderChannelCredentials(certs, certs, {
       checkServerIdentity: () => undefined,
     });
-    if (ca === null)
+    if (!mutual)
       log.warn('KVRING_TLS_CA_FILE is not set: peers are encrypted but not authenticated (no mutual TLS)');
   } else {
     log.warn(
       'TLS is off (KVRING_TLS_CERT_FILE unset): client and peer traffic is plaintext; use only for local development',
     );
   }
+  let tokens: AcceptedTokens | undefined;
+  if (cfg.authToken || cfg.authTokenFile) {
+    try {
+      tokens = new AcceptedTokens(
+        cfg.authToken,
+        cfg.authTokenFile,
+        log.child({ component: 'auth' }),
+        metrics,
+      );
+    } catch (err) {
+      throw new ConfigError(`KVRING_AUTH_TOKEN_FILE: ${(err as Error).message}`);
+    }
+  }
+  const reload = { debounceMs: DEBOUNCE_MS, recheckMs: cfg.fileRecheckIntervalMs };
   return {
     clientServer,
     peerServer,
     peerClient,
-    authorize: cfg.authToken ? bearer(cfg.authToken) : undefined,
-  };
-}
-
-function bearer(token: string): Security['authorize'] {
-  const expected = Buffer.from(`Bearer ${token}`);
-  return (call) => {
-    const got = call.metadata.get('authorization')[0];
-    const given = Buffer.from(typeof got === 'string' ? got : '');
-    if (given.length === expected.length && timingSafeEqual(given, expected)) return undefined;
-    return new UnauthenticatedError(
-      given.length === 0 ? 'missing authorization: send "authorization: Bearer <token>"' : 'invalid token',
-    );
+    authorize: tokens?.authorize,
+    certificates: certs,
+    start() {
+      certs?.start(reload);
+      tokens?.start(reload);
+    },
+    close() {
+      certs?.close();
+      tokens?.close();
+    },
   };
 }

@@ -39,7 +39,13 @@ export interface KVClusterSpec {
     urlSecret?: SecretKeyRef;
   };
   legacyApi?: { url: string; pathTemplate?: string; timeout?: string; tokenSecret?: SecretKeyRef };
-  tls?: { secretName: string };
+  tls?: {
+    secretName: string;
+    /** cert-manager issues the Secret: the operator creates the Certificate. */
+    issuerRef?: { name: string; kind?: 'Issuer' | 'ClusterIssuer'; group?: string };
+    duration?: string;
+    renewBefore?: string;
+  };
   auth?: { tokenSecret: SecretKeyRef };
   monitoring?: { serviceMonitor?: { enabled?: boolean; interval?: string; labels?: Record<string, string> } };
   podDisruptionBudget?: { enabled?: boolean; maxUnavailable?: number };
@@ -150,7 +156,12 @@ export interface ResolvedSpec {
     timeout: string;
     tokenSecret?: { name: string; key: string };
   };
-  tls?: { secretName: string };
+  tls?: {
+    secretName: string;
+    issuerRef?: { name: string; kind: 'Issuer' | 'ClusterIssuer'; group: string };
+    duration?: string;
+    renewBefore?: string;
+  };
   auth?: { tokenSecret: { name: string; key: string } };
   serviceMonitor: { enabled: boolean; interval: string; labels: Record<string, string> };
   podDisruptionBudget: { enabled: boolean; maxUnavailable: number };
@@ -159,6 +170,18 @@ export interface ResolvedSpec {
   podLabels: Record<string, string>;
   shutdownTimeoutSeconds: number;
   extraEnv: { name: string; value: string }[];
+}
+
+function resolveTls(tls: NonNullable<KVClusterSpec['tls']>): NonNullable<ResolvedSpec['tls']> {
+  const ref = tls.issuerRef;
+  return {
+    secretName: tls.secretName,
+    ...(ref && {
+      issuerRef: { name: ref.name, kind: ref.kind ?? 'Issuer', group: ref.group ?? 'cert-manager.io' },
+    }),
+    ...(tls.duration && { duration: tls.duration }),
+    ...(tls.renewBefore && { renewBefore: tls.renewBefore }),
+  };
 }
 
 export function withDefaults(spec: KVClusterSpec): ResolvedSpec {
@@ -199,7 +222,7 @@ export function withDefaults(spec: KVClusterSpec): ResolvedSpec {
         }),
       },
     }),
-    ...(spec.tls && { tls: { secretName: spec.tls.secretName } }),
+    ...(spec.tls && { tls: resolveTls(spec.tls) }),
     ...(spec.auth && {
       auth: { tokenSecret: { name: spec.auth.tokenSecret.name, key: spec.auth.tokenSecret.key ?? 'token' } },
     }),

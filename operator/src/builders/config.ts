@@ -1,5 +1,7 @@
 // The node's configuration: non-secret settings in a ConfigMap (envFrom),
-// secrets as secretKeyRef environment variables. Variable names are the
+// secrets as secretKeyRef environment variables, except the TLS files and
+// the client tokens: those are mounted files the node reloads, so that
+// rotating them restarts no pod. Variable names are the
 // node's (node/src/config/settings.ts).
 import type { V1ConfigMap, V1EnvVar } from '@kubernetes/client-node';
 import type { KVCluster, ResolvedSpec } from '../api/types.js';
@@ -7,6 +9,9 @@ import type { BuildContext } from './context.js';
 import { PORTS, commonLabels, namesOf, ownerReference, peerServiceFqdn } from './names.js';
 
 export const TLS_MOUNT = '/etc/kvring/tls';
+/** The client tokens' Secret key, mounted as a file (the node reloads it: a rotation restarts no pod). */
+export const AUTH_MOUNT = '/etc/kvring/auth';
+export const AUTH_TOKENS_FILE = 'tokens';
 
 /** KVRING_* settings that come from the spec (the ConfigMap's data). */
 export function nodeSettings(
@@ -46,6 +51,7 @@ export function nodeSettings(
     s.KVRING_TLS_KEY_FILE = `${TLS_MOUNT}/tls.key`;
     if (ctx.tlsHasCa) s.KVRING_TLS_CA_FILE = `${TLS_MOUNT}/ca.crt`;
   }
+  if (spec.auth) s.KVRING_AUTH_TOKEN_FILE = `${AUTH_MOUNT}/${AUTH_TOKENS_FILE}`;
   return s;
 }
 
@@ -91,8 +97,6 @@ export function nodeEnv(cluster: KVCluster, spec: ResolvedSpec, ctx: BuildContex
   }
   const token = spec.legacyApi?.tokenSecret;
   if (token) env.push(secretEnv('KVRING_LEGACY_TOKEN', token.name, token.key));
-  if (spec.auth)
-    env.push(secretEnv('KVRING_AUTH_TOKEN', spec.auth.tokenSecret.name, spec.auth.tokenSecret.key));
   const taken = new Set([...env.map((e) => e.name), ...Object.keys(nodeSettings(cluster, spec, ctx))]);
   for (const e of spec.extraEnv) if (!taken.has(e.name)) env.push({ name: e.name, value: e.value });
   return env;

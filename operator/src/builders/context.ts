@@ -10,7 +10,11 @@ export interface BuildContext {
   statefulSetReplicas: number;
   /** Pods with an ordinal >= partition run the current template (see reconcile/rollout.ts). */
   partition: number;
-  /** Digest of the referenced Secrets' versions: a rotated Secret rolls the pods. */
+  /**
+   * Digest of the versions of the Secrets the pods read once, as environment
+   * variables (PostgreSQL, legacy token): a change rolls the pods. The TLS
+   * and client-token Secrets are files the nodes reload: not in it.
+   */
   secretsHash: string;
   /** The TLS Secret holds ca.crt (mutual TLS between members). */
   tlsHasCa: boolean;

@@ -2,6 +2,7 @@
 // context: spec in, objects out, no I/O (model: CloudNativePG's pkg/specs).
 import type { V1ConfigMap, V1PodDisruptionBudget, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { withDefaults, type KVCluster, type ResolvedSpec } from '../api/types.js';
+import { buildCertificate, type Certificate } from './certificate.js';
 import { buildConfigMap } from './config.js';
 import type { BuildContext } from './context.js';
 import { buildPodDisruptionBudget } from './disruption.js';
@@ -19,6 +20,8 @@ export interface DesiredObjects {
   podDisruptionBudget: V1PodDisruptionBudget | undefined;
   /** Undefined when disabled or when the CRD is missing. */
   serviceMonitor: ServiceMonitor | undefined;
+  /** Undefined unless spec.tls names a cert-manager issuer. */
+  certificate: Certificate | undefined;
 }
 
 export function desiredObjects(cluster: KVCluster, ctx: BuildContext): DesiredObjects {
@@ -31,5 +34,6 @@ export function desiredObjects(cluster: KVCluster, ctx: BuildContext): DesiredOb
     statefulSet: buildStatefulSet(cluster, spec, ctx),
     podDisruptionBudget: buildPodDisruptionBudget(cluster, spec),
     serviceMonitor: buildServiceMonitor(cluster, spec, ctx),
+    certificate: buildCertificate(cluster, spec, ctx.clusterDomain),
   };
 }

@@ -21,6 +21,7 @@ export interface ObjectNames {
   configMap: string;
   podDisruptionBudget: string;
   serviceMonitor: string;
+  certificate: string;
 }
 
 export function namesOf(clusterName: string): ObjectNames {
@@ -31,6 +32,7 @@ export function namesOf(clusterName: string): ObjectNames {
     configMap: `${clusterName}-config`,
     podDisruptionBudget: clusterName,
     serviceMonitor: clusterName,
+    certificate: `${clusterName}-tls`,
   };
 }
 

@@ -12,7 +12,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import type { KVCluster, ResolvedSpec } from '../api/types.js';
-import { TLS_MOUNT, nodeEnv, nodeSettings } from './config.js';
+import { AUTH_MOUNT, AUTH_TOKENS_FILE, TLS_MOUNT, nodeEnv, nodeSettings } from './config.js';
 import type { BuildContext } from './context.js';
 import { hashOf } from './hash.js';
 import { ANNOTATIONS, PORTS, commonLabels, namesOf, ownerReference, selectorLabels } from './names.js';
@@ -40,6 +40,15 @@ export function buildPodTemplate(
   if (spec.tls) {
     volumes.push({ name: 'tls', secret: { secretName: spec.tls.secretName, defaultMode: 0o440 } });
     mounts.push({ name: 'tls', mountPath: TLS_MOUNT, readOnly: true });
+  }
+  if (spec.auth) {
+    const { name: secretName, key } = spec.auth.tokenSecret;
+    volumes.push({
+      name: 'auth',
+      secret: { secretName, items: [{ key, path: AUTH_TOKENS_FILE }], defaultMode: 0o440 },
+    });
+    // Not a subPath mount: the kubelet does not update those.
+    mounts.push({ name: 'auth', mountPath: AUTH_MOUNT, readOnly: true });
   }
   const sched = spec.scheduling;
   return {

@@ -1,4 +1,5 @@
-// Whether optional APIs (the prometheus-operator's ServiceMonitor) are
+// Whether optional APIs (the prometheus-operator's ServiceMonitor,
+// cert-manager's Certificate) are
 // served, re-checked every few minutes so installing the CRD later is
 // noticed without restarting the operator.
 import { HttpMethod } from '@kubernetes/client-node';
@@ -36,5 +37,9 @@ export class ApiDiscovery {
 
   serviceMonitors(): Promise<boolean> {
     return this.served('monitoring.coreos.com/v1', 'servicemonitors');
+  }
+
+  certificates(): Promise<boolean> {
+    return this.served('cert-manager.io/v1', 'certificates');
   }
 }

@@ -32,6 +32,7 @@ export const RESOURCES = {
   pod: rt('', 'v1', 'Pod', 'pods'),
   podDisruptionBudget: rt('policy', 'v1', 'PodDisruptionBudget', 'poddisruptionbudgets'),
   serviceMonitor: rt('monitoring.coreos.com', 'v1', 'ServiceMonitor', 'servicemonitors'),
+  certificate: rt('cert-manager.io', 'v1', 'Certificate', 'certificates'),
   lease: rt('coordination.k8s.io', 'v1', 'Lease', 'leases'),
   event: rt('events.k8s.io', 'v1', 'Event', 'events'),
   namespace: rt('', 'v1', 'Namespace', 'namespaces', false),

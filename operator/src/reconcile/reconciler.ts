@@ -14,6 +14,7 @@ import {
   type KVClusterStatus,
   type ResolvedSpec,
 } from '../api/types.js';
+import { buildCertificate } from '../builders/certificate.js';
 import type { BuildContext } from '../builders/context.js';
 import { desiredObjects, type DesiredObjects } from '../builders/desired.js';
 import { ANNOTATIONS, PORTS, namesOf, peerServiceFqdn, podNames } from '../builders/names.js';
@@ -117,9 +118,11 @@ export class Reconciler {
     const now = new Date(this.d.clock.now()).toISOString();
     const log = this.d.log.child({ cluster: key });
 
+    // Before the Secrets are checked: cert-manager creates the TLS Secret from it.
+    const certProblem = await this.reconcileCertificate(cluster, spec, log);
     const secrets = await this.fetchSecrets(namespace, spec);
     const check = checkSecrets(spec, namespace, secrets);
-    const specProblem = checkSpec(spec);
+    const specProblem = checkSpec(spec) ?? certProblem;
     if (specProblem && !check.problem) check.problem = specProblem;
     const observed = this.d.caches.statefulSet(namespace, names.statefulSet);
     const postgresTarget = spec.postgres.urlSecret
@@ -215,6 +218,50 @@ export class Reconciler {
       );
     }
     return out;
+  }
+
+  /**
+   * spec.tls.issuerRef set: applies the cert-manager Certificate (a problem
+   * when cert-manager is not installed or the apply fails). Unset: deletes
+   * a Certificate this cluster owns from before.
+   */
+  private async reconcileCertificate(
+    cluster: KVCluster,
+    spec: ResolvedSpec,
+    log: Logger,
+  ): Promise<Problem | undefined> {
+    let served: boolean;
+    try {
+      served = await this.d.discovery.certificates();
+    } catch (err) {
+      log.warn({ err: errorText(err) }, 'could not check for the cert-manager API');
+      served = false;
+    }
+    const wanted = buildCertificate(cluster, spec, this.d.options.clusterDomain);
+    if (!wanted) {
+      if (!served) return undefined;
+      const ns = cluster.metadata.namespace;
+      const old = await this.d.client.get(
+        RESOURCES.certificate,
+        ns,
+        namesOf(cluster.metadata.name).certificate,
+      );
+      if (old && ownedBy(old, cluster)) await this.deleteOwned(cluster, old, 'Certificate');
+      return undefined;
+    }
+    if (!served)
+      return {
+        reason: 'CertManagerUnavailable',
+        message:
+          'spec.tls.issuerRef is set but the cert-manager API (cert-manager.io/v1 Certificate) is not installed: ' +
+          'install cert-manager, or create the TLS Secret yourself and remove spec.tls.issuerRef',
+      };
+    try {
+      await this.d.client.apply<KubeObject>(wanted);
+      return undefined;
+    } catch (err) {
+      return applyProblem(wanted, err);
+    }
   }
 
   private async serviceMonitorsServed(log: Logger): Promise<boolean> {
@@ -507,5 +554,7 @@ function apiVersionFor(kind: string): string {
     ? 'policy/v1'
     : kind === 'ServiceMonitor'
       ? 'monitoring.coreos.com/v1'
-      : 'v1';
+      : kind === 'Certificate'
+        ? 'cert-manager.io/v1'
+        : 'v1';
 }

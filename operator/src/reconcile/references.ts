@@ -15,6 +15,8 @@ export interface SecretRef {
   secret: string;
   /** Keys that must be present. */
   keys: string[];
+  /** Mounted as files the nodes reload: a new version restarts no pod. */
+  reloaded?: boolean;
 }
 
 export function secretRefs(spec: ResolvedSpec): SecretRef[] {
@@ -35,12 +37,18 @@ export function secretRefs(spec: ResolvedSpec): SecretRef[] {
       keys: [spec.legacyApi.tokenSecret.key],
     });
   if (spec.tls)
-    refs.push({ field: 'spec.tls.secretName', secret: spec.tls.secretName, keys: ['tls.crt', 'tls.key'] });
+    refs.push({
+      field: 'spec.tls.secretName',
+      secret: spec.tls.secretName,
+      keys: ['tls.crt', 'tls.key'],
+      reloaded: true,
+    });
   if (spec.auth)
     refs.push({
       field: 'spec.auth.tokenSecret',
       secret: spec.auth.tokenSecret.name,
       keys: [spec.auth.tokenSecret.key],
+      reloaded: true,
     });
   return refs;
 }
@@ -65,6 +73,19 @@ function decode(secret: V1Secret, key: string): string | undefined {
   return secret.stringData?.[key];
 }
 
+/**
+ * The token the operator sends: the first of the key's lines (the nodes
+ * accept every line). A rotation appends the new token, waits for the pods'
+ * files to follow, then removes the old one: the operator moves to the new
+ * token only once the old one is gone, when every node has the new one.
+ */
+function firstToken(text: string | undefined): string | undefined {
+  return text
+    ?.split('\n')
+    .map((l) => l.trim())
+    .find((l) => l !== '' && !l.startsWith('#'));
+}
+
 /** Checks every reference against the Secrets found (undefined = not found). */
 export function checkSecrets(
   spec: ResolvedSpec,
@@ -76,6 +97,16 @@ export function checkSecrets(
   for (const ref of refs) {
     const s = secrets.get(ref.secret);
     const literals = ref.keys.map((k) => `--from-literal=${k}=...`).join(' ');
+    if (!s && ref.field === 'spec.tls.secretName' && spec.tls?.issuerRef) {
+      problem = {
+        reason: 'CertificateNotIssued',
+        message:
+          `Secret "${ref.secret}" is issued by cert-manager (${spec.tls.issuerRef.kind} ` +
+          `"${spec.tls.issuerRef.name}") and does not exist yet: the Certificate's status says why ` +
+          `(kubectl -n ${namespace} get certificates -o wide)`,
+      };
+      break;
+    }
     if (!s) {
       problem = {
         reason: 'SecretNotFound',
@@ -98,7 +129,8 @@ export function checkSecrets(
   }
   // resourceVersions, not a digest of the values: a short hash of a
   // password in a pod annotation would invite offline guessing.
-  const versions = refs.map((r) => [r.secret, secrets.get(r.secret)?.metadata?.resourceVersion ?? '']);
+  const rolling = refs.filter((r) => !r.reloaded);
+  const versions = rolling.map((r) => [r.secret, secrets.get(r.secret)?.metadata?.resourceVersion ?? '']);
   const tlsSecret = spec.tls ? secrets.get(spec.tls.secretName) : undefined;
   const caPem = tlsSecret ? decode(tlsSecret, 'ca.crt') : undefined;
   // The nodes' own pair: the operator presents it on the peer port (mutual
@@ -106,10 +138,11 @@ export function checkSecrets(
   const certPem = tlsSecret ? decode(tlsSecret, 'tls.crt') : undefined;
   const keyPem = tlsSecret ? decode(tlsSecret, 'tls.key') : undefined;
   const authSecret = spec.auth ? secrets.get(spec.auth.tokenSecret.name) : undefined;
-  const token = authSecret && spec.auth ? decode(authSecret, spec.auth.tokenSecret.key) : undefined;
+  const token =
+    authSecret && spec.auth ? firstToken(decode(authSecret, spec.auth.tokenSecret.key)) : undefined;
   return {
     ...(problem && { problem }),
-    secretsHash: refs.length > 0 ? hashOf(versions) : '',
+    secretsHash: rolling.length > 0 ? hashOf(versions) : '',
     tlsHasCa: caPem !== undefined,
     security: {
       ...(token && { token }),

@@ -135,8 +135,17 @@ describe('desired objects', () => {
     expect(env.get('KVRING_LEGACY_TOKEN')!.valueFrom).toEqual({
       secretKeyRef: { name: 'legacy', key: 'token' },
     });
-    expect(env.get('KVRING_AUTH_TOKEN')!.valueFrom).toEqual({
-      secretKeyRef: { name: 'client-auth', key: 'secret' },
+    // The client tokens are a mounted file the node reloads, not a variable read once.
+    expect(env.has('KVRING_AUTH_TOKEN')).toBe(false);
+    expect(objs.configMap.data!.KVRING_AUTH_TOKEN_FILE).toBe('/etc/kvring/auth/tokens');
+    expect(objs.statefulSet.spec!.template.spec!.volumes).toContainEqual({
+      name: 'auth',
+      secret: { secretName: 'client-auth', items: [{ key: 'secret', path: 'tokens' }], defaultMode: 0o440 },
+    });
+    expect(container(objs).volumeMounts).toContainEqual({
+      name: 'auth',
+      mountPath: '/etc/kvring/auth',
+      readOnly: true,
     });
     expect(env.get('KVRING_NODE_NAME')!.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     expect(env.get('KVRING_ADVERTISE_HOST')!.value).toBe(
@@ -290,7 +299,8 @@ describe('desired objects', () => {
     expect(a.spec!.template.metadata!.annotations![ANNOTATIONS.configHash]).not.toBe(
       b.spec!.template.metadata!.annotations![ANNOTATIONS.configHash],
     );
-    // Rotating a referenced Secret rolls the pods too.
+    // A new version of a Secret read as variables rolls the pods too
+    // (references.test.ts: the TLS and token Secrets do not count).
     const rotated = desiredObjects(cluster(), defaultContext(3, { secretsHash: 'v2' })).statefulSet;
     expect(hash(rotated)).not.toBe(hash(desiredObjects(cluster(), ctx).statefulSet));
   });
@@ -317,6 +327,31 @@ describe('desired objects', () => {
     expect(
       desiredObjects(cluster({ podDisruptionBudget: { enabled: false } }), ctx).podDisruptionBudget,
     ).toBeUndefined();
+  });
+
+  it('a cert-manager Certificate only when spec.tls names an issuer, for every name members and clients dial', () => {
+    expect(desiredObjects(cluster({ tls: { secretName: 't' } }), ctx).certificate).toBeUndefined();
+    const { certificate } = desiredObjects(
+      cluster({ tls: { secretName: 'demo-tls', issuerRef: { name: 'ca' }, renewBefore: '240h' } }),
+      ctx,
+    );
+    expect(certificate!.metadata!.name).toBe('demo-tls');
+    expect(certificate!.spec).toEqual({
+      secretName: 'demo-tls',
+      issuerRef: { name: 'ca', kind: 'Issuer', group: 'cert-manager.io' },
+      dnsNames: [
+        'demo',
+        'demo.shop.svc',
+        'demo.shop.svc.cluster.local',
+        'demo-peers.shop.svc',
+        'demo-peers.shop.svc.cluster.local',
+        '*.demo-peers.shop.svc',
+        '*.demo-peers.shop.svc.cluster.local',
+      ],
+      usages: ['digital signature', 'key encipherment', 'server auth', 'client auth'],
+      privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+      renewBefore: '240h',
+    });
   });
 
   it('the ServiceMonitor exists only when enabled and its CRD is installed', () => {

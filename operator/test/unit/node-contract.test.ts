@@ -57,7 +57,7 @@ describe('the node accepts the configuration the operator builds', () => {
       legacyUrl: 'http://legacy.shop.svc:8000',
       legacyTimeoutMs: 500,
       legacyToken: 'secret:token',
-      authToken: 'secret:token',
+      authTokenFile: '/etc/kvring/auth/tokens',
       tlsCertFile: '/etc/kvring/tls/tls.crt',
       tlsKeyFile: '/etc/kvring/tls/tls.key',
       tlsCaFile: '/etc/kvring/tls/ca.crt',

@@ -53,6 +53,38 @@ describe('Secret references', () => {
     expect(a.secretsHash).not.toBe(b.secretsHash);
   });
 
+  it('a new TLS or token Secret does not change that hash (the nodes reload those files)', () => {
+    const spec = withDefaults({
+      ...base,
+      tls: { secretName: 'tls' },
+      auth: { tokenSecret: { name: 'auth' } },
+    });
+    const at = (v: string): string =>
+      checkSecrets(
+        spec,
+        'shop',
+        new Map([
+          ['pg-creds', secret('pg-creds', { username: 'u', password: 'p' }, '1')],
+          ['tls', secret('tls', { 'tls.crt': `C${v}`, 'tls.key': `K${v}`, 'ca.crt': 'CA' }, v)],
+          ['auth', secret('auth', { token: `T${v}` }, v)],
+        ]),
+      ).secretsHash;
+    expect(at('2')).toBe(at('1'));
+  });
+
+  it('the operator sends the first token of a key that lists several (a rotation in progress)', () => {
+    const spec = withDefaults({ ...base, auth: { tokenSecret: { name: 'auth' } } });
+    const r = checkSecrets(
+      spec,
+      'shop',
+      new Map([
+        ['pg-creds', secret('pg-creds', { username: 'u', password: 'p' })],
+        ['auth', secret('auth', { token: '# rotating\nold-token\nnew-token\n' })],
+      ]),
+    );
+    expect(r.security.token).toBe('old-token');
+  });
+
   it('hands the operator the token, the CA and the pair it presents on the peer port (Drain)', () => {
     const spec = withDefaults({
       ...base,

@@ -1,7 +1,8 @@
 // The published CustomResourceDefinitions of the projects whose objects
-// manifests/ holds (chaos-mesh experiments, prometheus-operator monitors and
-// rules), so that the test API server validates them with the real schemas.
-// Both projects ship their CRD YAML inside their Go modules; `go mod
+// manifests/ holds or the operator creates (chaos-mesh experiments,
+// prometheus-operator monitors and rules, cert-manager Certificates), so
+// that the test API server validates them with the real schemas. The
+// projects ship their CRD YAML inside their Go modules; `go mod
 // download` fetches a pinned version through the Go module proxy into the
 // shared Go cache outside the clone (the one scripts/k8s/build.sh uses), so a
 // second run reads them from disk.
@@ -35,6 +36,13 @@ export const PROMETHEUS_OPERATOR: ModuleFiles = {
     'example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml',
     'example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml',
   ],
+};
+
+/** The library module (its binaries are separate modules the proxy does not serve; the CRDs are here). */
+export const CERT_MANAGER: ModuleFiles = {
+  module: 'github.com/cert-manager/cert-manager',
+  version: 'v1.21.2',
+  files: ['deploy/crds/cert-manager.io_certificates.yaml', 'deploy/crds/cert-manager.io_clusterissuers.yaml'],
 };
 
 function goCache(): string {
