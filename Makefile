@@ -62,8 +62,9 @@ unit: gen ## only the fast unit tests
 run: build ## start PostgreSQL, the demo legacy API and 3 nodes on 127.0.0.1-3
 	node devcluster/dist/cluster.js
 
-bench: build ## the prototype's benchmark shape against a local 3-node cluster
+bench: build jaeger ## the prototype's benchmark shape against a local 3-node cluster, then tracing's CPU cost (off, ratio 0.01, 1.0)
 	node bench/dist/main.js $(BENCH_ARGS)
+	node bench/dist/tracing-overhead.js $(BENCH_TRACING_ARGS)
 
 tools: ## build grpcurl into .cache/bin (Go module proxy)
 	@bash scripts/build-tools.sh
