@@ -1,11 +1,12 @@
 // `make bench`, tracing part (issue 14): the server CPU per operation of a
-// 3-node cluster with tracing off, at sampling ratio 0.01 and at 1.0, each
+// 3-node cluster with tracing off, at sampling ratio 0.01 and at 1.0 (or the
+// ratios --ratios names; 0 shows the cost of the SDK alone), each
 // exporting OTLP to a real Jaeger (scripts/jaeger/build.sh). The three
 // clusters run side by side on one embedded PostgreSQL (a table each) and
 // are measured in turns, repeat after repeat, so a shared machine's drifts
 // touch them alike; the table gives each one's median and spread (min..max)
 // and the median's change against tracing off.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/devcluster/embedded-postgres';
 import { startJaeger, type Jaeger } from '@kvring/devcluster/jaeger';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
@@ -18,6 +19,15 @@ interface Options {
   ops: number;
   concurrency: number;
   repeat: number;
+  ratios: string[];
+}
+
+function ratioList(raw: string): string[] {
+  const list = raw.split(',').map((r) => r.trim());
+  for (const r of list)
+    if (r === '' || !(Number(r) >= 0 && Number(r) <= 1))
+      throw new InvalidArgumentError(`expected ratios between 0 and 1, comma-separated; got ${raw}`);
+  return list;
 }
 
 function parseArgs(argv: readonly string[]): Options {
@@ -28,6 +38,7 @@ function parseArgs(argv: readonly string[]): Options {
     .option('--ops <n>', 'operations per phase', intOption(100, 1_000_000), 5000)
     .option('--concurrency <n>', 'concurrent clients', intOption(1, 1000), 50)
     .option('--repeat <n>', 'interleaved repeats (medians and spread)', intOption(1, 50), 5)
+    .option('--ratios <list>', 'sampling ratios to compare with tracing off', ratioList, ['0.01', '1.0'])
     .parse([...argv], { from: 'user' })
     .opts<Options>();
 }
@@ -38,7 +49,7 @@ interface Setting {
   readonly env: Record<string, string>;
 }
 
-function settings(jaeger: Jaeger): Setting[] {
+function settings(jaeger: Jaeger, ratios: readonly string[]): Setting[] {
   const on = (ratio: string): Record<string, string> => ({
     OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpUrl,
     OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
@@ -46,8 +57,7 @@ function settings(jaeger: Jaeger): Setting[] {
   });
   return [
     { name: 'tracing off', table: 'kv_trace_off', env: {} },
-    { name: 'ratio 0.01', table: 'kv_trace_001', env: on('0.01') },
-    { name: 'ratio 1.0', table: 'kv_trace_1', env: on('1') },
+    ...ratios.map((r, i) => ({ name: `ratio ${r}`, table: `kv_trace_${i}`, env: on(r) })),
   ];
 }
 
@@ -71,7 +81,7 @@ async function main(): Promise<void> {
     pg = await launchEmbeddedPostgres();
     jaeger = await startJaeger();
     const targets: BenchTarget[] = [];
-    for (const s of settings(jaeger)) {
+    for (const s of settings(jaeger, opts.ratios)) {
       const subnet = randomSubnet();
       progress(`starting 3 nodes on ${subnet}.1-3 (${s.name}) ...`);
       const cluster = await startLocalCluster({
