@@ -15,6 +15,7 @@ import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/dev
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import type { Child } from '@kvring/devcluster/process';
 import { clockTicks } from './cpu.js';
+import { intOption } from './options.js';
 import type { ClientMode, OpKind } from './load.js';
 import {
   formatFigures,
@@ -62,15 +63,6 @@ interface MainOptions {
   maxSeconds: number;
   profile: string | undefined;
   openLoop: number | false;
-}
-
-function intOption(min: number, max: number) {
-  return (raw: string): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
 }
 
 function shareOption(raw: string): number {
