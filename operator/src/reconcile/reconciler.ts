@@ -32,6 +32,7 @@ import type { NodeReport } from './node-report.js';
 import { podAddress, probeNodes } from './probe.js';
 import { checkSecrets, secretRefs } from './references.js';
 import { checkSpec } from './spec-check.js';
+import { checkTracing } from './tracing-check.js';
 import { planRollout, type RolloutPlan } from './rollout.js';
 import { planScale, type ScalePlan } from './scale-down.js';
 import { computeStatus, statusChanged, type Problem } from './status.js';
@@ -114,7 +115,7 @@ export class Reconciler {
 
     const secrets = await this.fetchSecrets(namespace, spec);
     const check = checkSecrets(spec, namespace, secrets);
-    const specProblem = checkSpec(spec);
+    const specProblem = checkSpec(spec) ?? checkTracing(spec);
     if (specProblem && !check.problem) check.problem = specProblem;
     const observed = this.d.caches.statefulSet(namespace, names.statefulSet);
     const postgresTarget = spec.postgres.urlSecret
