@@ -14,6 +14,8 @@ import { monitoringScenario } from './monitoring.js';
 import { PROMETHEUS_NS } from '../support/prometheus.js';
 import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
+import { tracingScenario } from './tracing.js';
+import { TRACING_NS } from '../support/jaeger.js';
 
 let c: ScenarioContext;
 
@@ -24,6 +26,9 @@ beforeAll(() => {
 afterAll(async () => {
   if (process.env.KVRING_E2E_KEEP_NAMESPACES) return;
   await c.k.run(['delete', 'namespace', DEMO_NS, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  await c.k.run(['delete', 'namespace', TRACING_NS, '--ignore-not-found', '--wait=true', '--timeout=60s'], {
+    timeoutMs: 70_000,
+  });
   await c.k.run(
     ['delete', 'namespace', PROMETHEUS_NS, '--ignore-not-found', '--wait=true', '--timeout=60s'],
     {
@@ -34,7 +39,7 @@ afterAll(async () => {
   await c.k.run(['delete', 'namespace', OPERATOR_NS, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }, 300_000);
 
-// Deletion (7) runs last: scenarios 8 (monitoring) and 9 (chaos-mesh) need the installed cluster.
+// Deletion (7) runs last: scenarios 8 (monitoring), 9 (chaos-mesh) and 10 (tracing) need the installed cluster.
 // Each scenario's name starts with its number: `scripts/e2e.sh test -t 'Kubernetes 3'` runs one
 // (against a cluster the earlier ones left, with KVRING_E2E_KEEP_NAMESPACES=1).
 const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
@@ -51,6 +56,10 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   [
     '9. chaos-mesh pod-kill as written: chaos-mesh kills pods under load, no acknowledged write lost, Ready again',
     chaosMeshScenario,
+  ],
+  [
+    '10. tracing on through helm and spec.tracing: one request traced across the cache pods in Jaeger, with the operator’s reconciles',
+    tracingScenario,
   ],
   ['7. deleting the KVCluster removes everything it owned', deleteScenario],
 ];

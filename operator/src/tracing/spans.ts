@@ -77,4 +77,16 @@ export function inChildSpan<T>(
   return tracer().startActiveSpan(name, { kind, attributes }, (span) => run(span, fn));
 }
 
+/**
+ * trace_id and span_id of the active span, for every log line written
+ * inside a reconcile (pino's mixin): a log line leads to its trace.
+ */
+export function traceLogFields(): Record<string, string> {
+  if (!enabled) return {};
+  const span = trace.getActiveSpan();
+  if (!span?.isRecording()) return {};
+  const { traceId, spanId } = span.spanContext();
+  return { trace_id: traceId, span_id: spanId };
+}
+
 export { SpanKind };

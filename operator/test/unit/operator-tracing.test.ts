@@ -7,7 +7,13 @@ import { trace } from '@opentelemetry/api';
 import { InMemorySpanExporter, NodeTracerProvider, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-node';
 import { resourceOfPath } from '../../src/kube/resources.js';
 import { readTracingConfig, TracingConfigError } from '../../src/tracing/config.js';
-import { SpanKind, inChildSpan, inRootSpan, setTracingEnabled } from '../../src/tracing/spans.js';
+import {
+  SpanKind,
+  inChildSpan,
+  inRootSpan,
+  setTracingEnabled,
+  traceLogFields,
+} from '../../src/tracing/spans.js';
 
 describe('OTEL_* settings of the operator', () => {
   it('off by default, and when disabled or the exporter is none', () => {
@@ -122,5 +128,17 @@ describe('the span helpers on the real SDK', () => {
     expect(children[2]!.status).toMatchObject({ code: 2, message: '409 conflict' });
     expect(roots[2]!.status.code).toBe(2);
     expect(children[2]!.events.map((e) => e.name)).toEqual(['exception']);
+  });
+
+  it('log lines inside a reconcile carry its trace_id and span_id; outside, nothing', async () => {
+    setTracingEnabled(true);
+    expect(traceLogFields()).toEqual({});
+    const inside = await inRootSpan('reconcile', {}, async (span) => ({
+      fields: traceLogFields(),
+      ids: span!.spanContext(),
+    }));
+    expect(inside.fields).toEqual({ trace_id: inside.ids.traceId, span_id: inside.ids.spanId });
+    setTracingEnabled(false);
+    await inRootSpan('reconcile', {}, async () => expect(traceLogFields()).toEqual({}));
   });
 });
