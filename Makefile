@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins image manifests faults chaos-mesh e2e kind-e2e quickstarts clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins jaeger image manifests faults chaos-mesh e2e kind-e2e quickstarts clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,13 +41,17 @@ format: deps ## rewrite sources with prettier and eslint --fix
 k8s-bins: ## build etcd, kube-apiserver, kubectl and helm from their Go modules (cached in .cache/k8s)
 	@bash scripts/k8s/build.sh etcd kube-apiserver kubectl helm
 
+# Cold: ~5 min of Go build on 2 cores (CI's first run); warm: a stamp read.
+jaeger: ## build Jaeger (all-in-one, OTLP in, query API) from its Go module, cached in .cache/jaeger: the tracing tests run it
+	@bash scripts/jaeger/build.sh
+
 image: deps ## build the images (a private dockerd + Debian bases when no Docker engine runs)
 	bash scripts/image/build.sh
 
 manifests: deps ## render manifests/install.yaml from the Helm chart
 	bash scripts/render-install.sh
 
-test: build typecheck lint k8s-bins ## the one test command: types, lint, unit + integration tests
+test: build typecheck lint k8s-bins jaeger ## the one test command: types, lint, unit + integration tests
 	@mkdir -p .cache
 	@set +e; $(JEST) --json --outputFile=.cache/jest.json $(JEST_ARGS); rc=$$?; \
 	  node scripts/jest-totals.mjs .cache/jest.json; exit $$rc
@@ -58,8 +62,9 @@ unit: gen ## only the fast unit tests
 run: build ## start PostgreSQL, the demo legacy API and 3 nodes on 127.0.0.1-3
 	node devcluster/dist/cluster.js
 
-bench: build ## the prototype's benchmark shape against a local 3-node cluster
+bench: build jaeger ## the prototype's benchmark shape against a local 3-node cluster, then tracing's CPU cost (off, ratio 0.01, 1.0)
 	node bench/dist/main.js $(BENCH_ARGS)
+	node bench/dist/tracing-overhead.js $(BENCH_TRACING_ARGS)
 
 tools: ## build grpcurl into .cache/bin (Go module proxy)
 	@bash scripts/build-tools.sh

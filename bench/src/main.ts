@@ -8,11 +8,12 @@
 // or Ctrl-C.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { launchEmbeddedPostgres, type EmbeddedPostgresHandle } from '@kvring/devcluster/embedded-postgres';
 import { randomSubnet, startLocalCluster, type LocalCluster } from '@kvring/devcluster/local-cluster';
 import type { Child } from '@kvring/devcluster/process';
 import { clockTicks } from './cpu.js';
+import { intOption } from './options.js';
 import type { ClientMode } from './load.js';
 import {
   formatFigures,
@@ -45,15 +46,6 @@ interface MainOptions {
   clients: ClientMode;
   threads: number;
   maxSeconds: number;
-}
-
-function intOption(min: number, max: number) {
-  return (raw: string): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-    return n;
-  };
 }
 
 function parseArgs(argv: readonly string[]): MainOptions {

@@ -25,6 +25,7 @@ import {
 import { ChannelPool, type Channel } from './pool.js';
 import { SERVICE_CONFIG, mayResend, type CallKind } from './retry.js';
 import { Router } from './router.js';
+import { tracedCall } from './tracing.js';
 import { parseTarget, systemResolver, type AddressResolver } from './targets.js';
 
 export { MemberState, Source };
@@ -217,10 +218,19 @@ export class KvClient {
    * when the failure proves it was not applied. The deadline covers every
    * attempt. Administrative calls are not made here (admin.ts).
    */
-  private async call<M extends KvMethod>(
+  private call<M extends KvMethod>(
     method: M,
     req: RequestOf<M>,
     key: string | undefined,
+  ): Promise<ResponseOf<M>> {
+    return tracedCall(RPC_NAMES[method], key, this.md, (md) => this.attempts(method, req, key, md));
+  }
+
+  private async attempts<M extends KvMethod>(
+    method: M,
+    req: RequestOf<M>,
+    key: string | undefined,
+    md: Metadata,
   ): Promise<ResponseOf<M>> {
     const deadline = Date.now() + this.timeoutMs();
     await this.router.ready();
@@ -228,7 +238,7 @@ export class KvClient {
     for (const address of this.router.plan(key)) {
       if (last !== undefined && Date.now() >= deadline) break;
       try {
-        const res = await this.callOnce(address, method, req, deadline);
+        const res = await this.callOnce(address, method, req, deadline, md);
         this.router.succeeded(address);
         return res;
       } catch (err) {
@@ -252,6 +262,7 @@ export class KvClient {
     method: M,
     req: RequestOf<M>,
     deadline: number,
+    md: Metadata = this.md,
   ): Promise<ResponseOf<M>> {
     const ch: Channel = this.pool.acquire(address);
     try {
@@ -261,7 +272,7 @@ export class KvClient {
       // called with its client as `this`).
       const fn = (ch.kv as unknown as Record<KvMethod, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
       return await new Promise<ResponseOf<M>>((resolve, reject) => {
-        fn.call(ch.kv, req, this.md, { deadline }, (err, res) => {
+        fn.call(ch.kv, req, md, { deadline }, (err, res) => {
           if (err) reject(fromServiceError(err, address));
           else resolve(res);
         });
@@ -298,6 +309,16 @@ type ResponseOf<M extends KvMethod> = KVServiceClient[M] extends (
 ) => unknown
   ? R
   : never;
+
+/** The RPC each method calls, for its client span's name. */
+const RPC_NAMES: Readonly<Record<KvMethod, string>> = {
+  get: 'Get',
+  set: 'Set',
+  delete: 'Delete',
+  mGet: 'MGet',
+  mSet: 'MSet',
+  clusterInfo: 'ClusterInfo',
+};
 
 function toBuffer(v: Buffer | string): Buffer {
   return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;

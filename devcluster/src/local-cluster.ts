@@ -36,6 +36,8 @@ export interface LocalClusterOptions {
   readonly legacyUrl?: string;
   /** Extra KVRING_* settings for every node. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Settings of one node (by index), over `env`. */
+  readonly nodeEnv?: (index: number) => Readonly<Record<string, string>>;
   readonly logDir?: string;
   readonly echo?: boolean;
   /** Member name prefix (default "kv"): members are kv-0, kv-1, ... */
@@ -150,7 +152,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   }));
   const peers = members.map((m) => `${m.name}=${m.host}:50052`).join(',');
   const nodes = members.map(
-    (m) =>
+    (m, i) =>
       new LocalNode(
         m.name,
         m.host,
@@ -161,6 +163,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
           KVRING_POSTGRES_URL: opts.postgresUrl,
           KVRING_LEGACY_URL: opts.legacyUrl ?? '',
           ...opts.env,
+          ...opts.nodeEnv?.(i),
         },
         join(logDir, `${m.name}.log`),
         opts.echo ?? false,

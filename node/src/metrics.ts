@@ -1,10 +1,24 @@
 // Every metric a node exports, in one registry. Names follow Prometheus
 // conventions (base units, _total for counters) and are a contract: the
 // alert rules and the Grafana dashboard in manifests/monitoring use them.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type RegistryContentType,
+} from 'prom-client';
+import { tracingOn } from './tracing/tracer.js';
 
 export class NodeMetrics {
-  readonly registry = new Registry();
+  /**
+   * With tracing on (started before the node is built), the OpenMetrics
+   * format, the one that carries exemplars: request latencies then point at
+   * a sampled trace. Off, the Prometheus text format, exactly as before.
+   */
+  readonly exemplars = tracingOn();
+  readonly registry: Registry<RegistryContentType> = registryOf(this.exemplars);
 
   readonly requests = new Counter({
     name: 'kvring_requests_total',
@@ -18,6 +32,7 @@ export class NodeMetrics {
     labelNames: ['method'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
+    enableExemplars: this.exemplars,
   });
   readonly hits = new Counter({
     name: 'kvring_reads_total',
@@ -202,4 +217,10 @@ export class NodeMetrics {
     for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
       this.registry.removeSingleMetric(`kvring_nodejs_${name}`);
   }
+}
+
+function registryOf(openMetrics: boolean): Registry<RegistryContentType> {
+  const r = new Registry<RegistryContentType>();
+  if (openMetrics) r.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+  return r;
 }

@@ -15,6 +15,8 @@ import type { ReplicaHandle, WriteRequest } from './replica.js';
 import { SingleFlight } from '../util/singleflight.js';
 import { RegressionReporter, watchRefusals } from './regression.js';
 import type { VersionRegressionError } from '../errors.js';
+import { doLinked, type FlightSlots } from '../tracing/flights.js';
+import { inChildSpan } from '../tracing/tracer.js';
 
 /** Conditions of a write (kvring.v1 SetRequest/DeleteRequest): see kvring.proto. */
 export interface WriteCondition {
@@ -124,6 +126,8 @@ interface Winner {
 
 export class Coordinator {
   private readonly readThroughs = new SingleFlight<string, PeerResult>();
+  /** Tracing: where each read-through's legacy call notes its span for the waiters' links. */
+  private readonly readThroughSlots: FlightSlots = new Map();
   private readonly regressions: RegressionReporter;
   private closing = false;
 
@@ -158,7 +162,9 @@ export class Coordinator {
     // Captured before anything is read: a replica that restarts after this
     // point drops the read repair this request may send it.
     const incs = prefs.map((h) => h.incarnation);
-    const answers = await this.readQuorum(key, prefs);
+    const answers = await inChildSpan('quorum read', { 'kvring.key': key }, () =>
+      this.readQuorum(key, prefs),
+    );
 
     const best = highestVersion(answers.map((a) => a.result));
     let winner: Winner | undefined = best >= 0 ? answers[best]!.result : undefined;
@@ -204,7 +210,10 @@ export class Coordinator {
       winner.version,
     );
     if (holders < this.opts.writeQuorum) {
-      await this.writeBack(winner, key, prefs, incs, answers, this.opts.writeQuorum - holders);
+      const need = this.opts.writeQuorum - holders;
+      await inChildSpan('read repair', { 'kvring.key': key, 'kvring.version': winner.version }, () =>
+        this.writeBack(winner, key, prefs, incs, answers, need),
+      );
       this.deps.metrics.readRepairs.inc({ mode: 'blocking' });
     }
     this.deps.metrics.hits.inc({ source: winner.tombstone ? 'miss' : source });
@@ -220,7 +229,9 @@ export class Coordinator {
    * one legacy call.
    */
   readThroughAsPrimary(key: string): Promise<PeerResult> {
-    return this.readThroughs.do(key, () => this.readThroughOnce(key));
+    return doLinked(this.readThroughs, this.readThroughSlots, 'read-through', key, (k) =>
+      this.readThroughOnce(k),
+    );
   }
 
   private async write(
@@ -260,7 +271,9 @@ export class Coordinator {
       else if (refusal === undefined || held > refusal.held) refusal = { replica, held };
     });
     try {
-      await this.replicateToOwners(w, targets, incs);
+      await inChildSpan('quorum write', { 'kvring.key': key, 'kvring.version': version }, () =>
+        this.replicateToOwners(w, targets, incs),
+      );
     } catch (err) {
       throw new WriteInDoubtError(
         `version ${version} is committed in PostgreSQL but ${(err as Error).message}; ` +

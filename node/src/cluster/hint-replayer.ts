@@ -3,6 +3,7 @@
 // live traffic.
 import { PeerStatus, WriteCause } from '../gen/kvring/v1/peer.js';
 import type { Logger } from '../log.js';
+import { inRootSpan } from '../tracing/tracer.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { Hints } from './hints.js';
 import type { ReplicaHandle } from './replica.js';
@@ -48,8 +49,13 @@ export class HintReplayer {
           this.hints.keepOnly(member, h.incarnation);
           const batch = this.hints.take(member, BATCH);
           if (batch.length === 0) break;
-          const results = await Promise.allSettled(
-            batch.map((hint) => h.write(hint, hint.incarnation, WriteCause.WRITE_CAUSE_HINT)),
+          const results = await inRootSpan(
+            'hint replay',
+            { 'kvring.peer': member, 'kvring.hints': batch.length },
+            () =>
+              Promise.allSettled(
+                batch.map((hint) => h.write(hint, hint.incarnation, WriteCause.WRITE_CAUSE_HINT)),
+              ),
           );
           let failed = 0;
           results.forEach((r, i) => {

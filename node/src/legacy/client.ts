@@ -20,6 +20,8 @@ import {
   type BreakerState,
 } from '../util/breaker.js';
 import { SingleFlight } from '../util/singleflight.js';
+import { inWorkSpan } from '../tracing/flights.js';
+import { SpanKind, recordingSpan, tracingOn } from '../tracing/tracer.js';
 import { LegacyUnavailableError } from './errors.js';
 import { negativeCache, type NegativeCache } from './negative-cache.js';
 import { DEFAULT_MAX_BODY_BYTES, decodeLegacyValue, readBodyText } from './response.js';
@@ -150,7 +152,7 @@ export class LegacyClient {
     try {
       result = await this.breaker.execute(() => {
         started = performance.now();
-        return this.send(key);
+        return tracingOn() ? this.sendTraced(key) : this.send(key);
       });
     } catch (err) {
       if (isBreakerOpen(err)) {
@@ -180,13 +182,29 @@ export class LegacyClient {
     return result;
   };
 
+  /** `send` in a client span, noted as the work of the read-through flight it serves (tracing/flights.ts). */
+  private sendTraced(key: string): Promise<LegacyResult> {
+    const attributes = {
+      'http.request.method': 'GET',
+      'url.full': this.origin + this.pathOf(key),
+      'server.address': this.origin,
+      'kvring.key': key,
+    };
+    return inWorkSpan('legacy GET', SpanKind.CLIENT, attributes, () => this.send(key));
+  }
+
+  private pathOf(key: string): string {
+    return this.pathPrefix + encodeURIComponent(key) + this.pathSuffix;
+  }
+
   private async send(key: string): Promise<LegacyResult> {
     const res = await this.pool.request({
-      path: this.pathPrefix + encodeURIComponent(key) + this.pathSuffix,
+      path: this.pathOf(key),
       method: 'GET',
       headers: this.headers,
       signal: AbortSignal.timeout(this.timeoutMs),
     });
+    recordingSpan()?.setAttribute('http.response.status_code', res.statusCode);
     if (res.statusCode === 200) {
       return { found: true, value: decodeLegacyValue(await readBodyText(res.body, this.maxBodyBytes)) };
     }

@@ -21,6 +21,7 @@ import {
 } from '../gen/kvring/v1/peer.js';
 import { PeerUnavailableError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { SpanKind, frameTraceContext, inChildSpan, recordingSpan } from '../tracing/tracer.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { ReplicaHandle, WriteRequest } from '../cluster/replica.js';
 
@@ -151,6 +152,25 @@ export class PeerConnection implements ReplicaHandle {
   }
 
   private send(o: PeerOp): Promise<PeerResult> {
+    if (recordingSpan() !== undefined) return this.sendTraced(o);
+    return this.sendNow(o);
+  }
+
+  /** A client span per operation of a sampled trace, its context carried in the frame. */
+  private sendTraced(o: PeerOp): Promise<PeerResult> {
+    const attributes = { 'kvring.peer': this.name, 'kvring.key': o.key, 'server.address': this.address };
+    return inChildSpan(
+      `peer ${kindName(o.kind)}`,
+      attributes,
+      () => {
+        o.traceContext = frameTraceContext();
+        return this.sendNow(o);
+      },
+      SpanKind.CLIENT,
+    );
+  }
+
+  private sendNow(o: PeerOp): Promise<PeerResult> {
     if (this.call === undefined || this.closed)
       return Promise.reject(new PeerUnavailableError(`peer ${this.name} (${this.address}) is not connected`));
     o.id = this.nextId;
@@ -288,10 +308,11 @@ function op(
   incarnation: string,
   cause: WriteCause,
 ): PeerOp {
-  return { id: 0, kind, key, value, version, tombstone, ttlMs, incarnation, cause };
+  return { id: 0, kind, key, value, version, tombstone, ttlMs, incarnation, cause, traceContext: '' };
 }
 
-function kindName(k: PeerOpKind): string {
+/** An operation kind's name in metrics and spans. */
+export function kindName(k: PeerOpKind): string {
   switch (k) {
     case PeerOpKind.PEER_OP_KIND_READ:
       return 'read';

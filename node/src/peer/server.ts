@@ -12,11 +12,22 @@ import {
   type PeerRequestFrame,
   type PeerResponseFrame,
   type PeerResult,
+  type PeerOp,
   type PeerServiceServer,
 } from '../gen/kvring/v1/peer.js';
 import { result, type LocalReplica } from '../cluster/local-replica.js';
 import type { RingView } from '../cluster/ring-view.js';
 import type { Logger } from '../log.js';
+import { kindName } from './connection.js';
+import {
+  SpanKind,
+  contextFromFrame,
+  endWith,
+  startSpanUnder,
+  tracingOn,
+  withSpan,
+  type Span,
+} from '../tracing/tracer.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -83,38 +94,77 @@ class StreamHandler {
   }
 
   private onFrame(frame: PeerRequestFrame): void {
-    const { replica, maxKeyBytes } = this.deps;
     const results: PeerResult[] = [];
+    const traced = tracingOn();
     for (const o of frame.ops) {
-      if (o.kind !== PeerOpKind.PEER_OP_KIND_PING && (o.key.length === 0 || o.key.length > maxKeyBytes * 4)) {
-        results.push(result(o.id, PeerStatus.PEER_STATUS_ERROR, false, EMPTY, 0, false, 0, false, 'bad key'));
-        continue;
-      }
-      switch (o.kind) {
-        case PeerOpKind.PEER_OP_KIND_READ:
-          results.push(replica.read(o.id, o.key));
-          break;
-        case PeerOpKind.PEER_OP_KIND_WRITE:
-        case PeerOpKind.PEER_OP_KIND_EXPIRE:
-          results.push(replica.write(o.id, o, o.incarnation, o.kind === PeerOpKind.PEER_OP_KIND_EXPIRE));
-          break;
-        case PeerOpKind.PEER_OP_KIND_PING:
-          results.push(result(o.id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, ''));
-          break;
-        case PeerOpKind.PEER_OP_KIND_LEGACY_FETCH:
-          this.fetchLater(o.id, o.key);
-          break;
-        default:
-          results.push(
-            result(o.id, PeerStatus.PEER_STATUS_ERROR, false, EMPTY, 0, false, 0, false, 'unknown op'),
-          );
-      }
+      if (traced && o.traceContext !== '') this.applyTraced(o, results);
+      else this.apply(o, results);
     }
     if (results.length > 0 && !this.closed) this.call.write({ hello: this.hello(), results });
   }
 
-  private fetchLater(id: number, key: string): void {
-    this.deps.legacyFetch(key).then(
+  /** Applies one operation; its result goes to `results`, or later for legacy fetches. */
+  private apply(o: PeerOp, results: PeerResult[]): void {
+    const { replica, maxKeyBytes } = this.deps;
+    if (o.kind !== PeerOpKind.PEER_OP_KIND_PING && (o.key.length === 0 || o.key.length > maxKeyBytes * 4)) {
+      results.push(result(o.id, PeerStatus.PEER_STATUS_ERROR, false, EMPTY, 0, false, 0, false, 'bad key'));
+      return;
+    }
+    switch (o.kind) {
+      case PeerOpKind.PEER_OP_KIND_READ:
+        results.push(replica.read(o.id, o.key));
+        break;
+      case PeerOpKind.PEER_OP_KIND_WRITE:
+      case PeerOpKind.PEER_OP_KIND_EXPIRE:
+        results.push(replica.write(o.id, o, o.incarnation, o.kind === PeerOpKind.PEER_OP_KIND_EXPIRE));
+        break;
+      case PeerOpKind.PEER_OP_KIND_PING:
+        results.push(result(o.id, PeerStatus.PEER_STATUS_OK, false, EMPTY, 0, false, 0, false, ''));
+        break;
+      case PeerOpKind.PEER_OP_KIND_LEGACY_FETCH:
+        this.fetchLater(o.id, o.key);
+        break;
+      default:
+        results.push(
+          result(o.id, PeerStatus.PEER_STATUS_ERROR, false, EMPTY, 0, false, 0, false, 'unknown op'),
+        );
+    }
+  }
+
+  /**
+   * `apply` inside a span that joins the sender's trace (PeerOp.trace_context).
+   * Replica reads and writes are synchronous; a legacy fetch's span lasts
+   * until its read-through settles and is the context that read-through runs in.
+   */
+  private applyTraced(o: PeerOp, results: PeerResult[]): void {
+    const span = startSpanUnder(
+      contextFromFrame(o.traceContext),
+      `replica ${opName(o.kind)}`,
+      SpanKind.SERVER,
+      {
+        'kvring.key': o.key,
+        'kvring.member': this.deps.selfName,
+        'kvring.version': o.version,
+      },
+    );
+    if (o.kind === PeerOpKind.PEER_OP_KIND_LEGACY_FETCH) {
+      this.fetchLater(o.id, o.key, span);
+      return;
+    }
+    const before = results.length;
+    this.apply(o, results);
+    const r = results[before];
+    if (r !== undefined) {
+      span.setAttribute('kvring.peer.status', PeerStatus[r.status]);
+      if (o.kind === PeerOpKind.PEER_OP_KIND_WRITE) span.setAttribute('kvring.applied', r.applied);
+    }
+    span.end();
+  }
+
+  private fetchLater(id: number, key: string, span?: Span): void {
+    const run = (): Promise<PeerResult> => this.deps.legacyFetch(key);
+    const fetched = span === undefined ? run() : endWith(span, withSpan(span, run));
+    fetched.then(
       (r) => this.pushLate({ ...r, id }),
       (err: Error & { code?: unknown }) =>
         this.pushLate({
@@ -135,4 +185,8 @@ class StreamHandler {
       if (!this.closed) this.call.write({ hello: this.hello(), results });
     });
   }
+}
+
+function opName(k: PeerOpKind): string {
+  return k === PeerOpKind.PEER_OP_KIND_EXPIRE ? 'expire' : kindName(k);
 }

@@ -6,6 +6,10 @@
 // meanwhile. So batches grow with load and latency stays one round trip
 // when idle.
 
+import type { Attributes } from '@opentelemetry/api';
+import type { FlushTracer } from '../tracing/flush.js';
+import type { SpanContext } from '../tracing/tracer.js';
+
 export interface BatcherOptions {
   /** Most items in one flush. */
   readonly maxItems: number;
@@ -13,6 +17,10 @@ export interface BatcherOptions {
   readonly maxBytes: number;
   /** Flushes in flight at once (1 = strictly one after the other). */
   readonly maxInFlight: number;
+  /** Set when tracing is on: a span per flush, linked to the writes it carried. */
+  readonly tracer?: FlushTracer;
+  /** The flush span's attributes (e.g. the database system). */
+  readonly spanAttributes?: Attributes;
 }
 
 interface Queued<Op, R> {
@@ -20,6 +28,8 @@ interface Queued<Op, R> {
   readonly bytes: number;
   readonly resolve: (r: R) => void;
   readonly reject: (e: unknown) => void;
+  /** The submitter's span (tracing on and sampled only). */
+  readonly span?: SpanContext;
 }
 
 /**
@@ -45,7 +55,8 @@ export class GroupCommitBatcher<Op, R> {
 
   submit(op: Op): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ op, bytes: this.sizeOf(op), resolve, reject });
+      const span = this.options.tracer?.capture();
+      this.queue.push({ op, bytes: this.sizeOf(op), resolve, reject, span });
       this.schedule();
     });
   }
@@ -98,7 +109,15 @@ export class GroupCommitBatcher<Op, R> {
 
   private async run(batch: Queued<Op, R>[]): Promise<void> {
     try {
-      const results = await this.flush(batch.map((q) => q.op));
+      const ops = batch.map((q) => q.op);
+      const { tracer } = this.options;
+      const results = await (tracer === undefined
+        ? this.flush(ops)
+        : tracer.around(
+            batch.map((q) => q.span),
+            { ...this.options.spanAttributes, 'kvring.batch.size': ops.length },
+            () => this.flush(ops),
+          ));
       if (results.length !== batch.length)
         throw new Error(`group commit returned ${results.length} results for ${batch.length} writes`);
       batch.forEach((q, i) => q.resolve(results[i]!));

@@ -15,6 +15,8 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { NodeMetrics } from '../metrics.js';
 import { GroupCommitBatcher, splitRounds } from './batcher.js';
+import { flushTracer } from '../tracing/flush.js';
+import { tracingOn } from '../tracing/tracer.js';
 import {
   InvalidWriteError,
   PgUnavailableError,
@@ -120,6 +122,10 @@ export class PgStore implements VersionedStore {
         maxItems: opts.batchMax,
         maxBytes: opts.batchMaxBytes ?? 16 * 1024 * 1024,
         maxInFlight: opts.maxFlushesInFlight ?? 2,
+        ...(tracingOn() && {
+          tracer: flushTracer('postgres group commit'),
+          spanAttributes: { 'db.system.name': 'postgresql', 'db.operation.name': 'INSERT ON CONFLICT' },
+        }),
       },
       (op) => Buffer.byteLength(op.key) + (op.value?.length ?? 0),
     );

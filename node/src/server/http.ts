@@ -2,7 +2,7 @@
 // answers), /readyz for readiness (ring known and PostgreSQL reachable; the
 // body says which check failed).
 import { createServer, type Server } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { Registry, RegistryContentType } from 'prom-client';
 
 export interface Readiness {
   /** Undefined when ready, else the reason. */
@@ -11,7 +11,7 @@ export interface Readiness {
   status(): unknown;
 }
 
-export function httpServer(registry: Registry, readiness: Readiness): Server {
+export function httpServer(registry: Registry<RegistryContentType>, readiness: Readiness): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -25,7 +25,8 @@ import {
   grpcStatusOf,
 } from '../errors.js';
 import { toServiceError } from './status-details.js';
-import { methodMetrics, type MethodMetrics, type UnaryContext } from './unary.js';
+import { inServerSpan, tracingOn } from '../tracing/tracer.js';
+import { methodMetrics, rpcSpanOf, type MethodMetrics, type UnaryContext } from './unary.js';
 import { getResponseOf } from './wire.js';
 
 export interface PipelineLimits {
@@ -68,6 +69,13 @@ export const kvServiceDefinition: typeof KVServiceService = {
 };
 
 type Kind = 'get' | 'set' | 'delete';
+
+/** Each operation of a stream is a server span of its own, under the stream's traceparent. */
+const OP_SPANS: Record<Kind, ReturnType<typeof rpcSpanOf>> = {
+  get: rpcSpanOf('Pipeline.Get'),
+  set: rpcSpanOf('Pipeline.Set'),
+  delete: rpcSpanOf('Pipeline.Delete'),
+};
 
 export function pipelineHandler(
   ctx: UnaryContext,
@@ -189,7 +197,13 @@ class PipelineStream {
     const kind = kindOf(op);
     const start = performance.now();
     this.inFlight++;
-    void execute(this.deps.coordinator, op)
+    const run = (): Promise<PipelineResult> => execute(this.deps.coordinator, op);
+    const span = kind === undefined ? undefined : OP_SPANS[kind];
+    void (
+      span !== undefined && tracingOn()
+        ? inServerSpan(this.call.metadata, span.spanName, span.attributes, run, grpcStatusOf)
+        : run()
+    )
       .catch((err: Error) => {
         const result = failure(op.id, err);
         if (result.code === Number(status.INTERNAL))

@@ -17,7 +17,13 @@ export interface TestEnv {
 }
 
 export async function startTestEnv(
-  opts: { nodes?: number; env?: Record<string, string>; legacyKeys?: number } = {},
+  opts: {
+    nodes?: number;
+    env?: Record<string, string>;
+    /** Settings of one node (by index), over `env`. */
+    nodeEnv?: (index: number) => Record<string, string>;
+    legacyKeys?: number;
+  } = {},
 ): Promise<TestEnv> {
   const db = await startPostgres();
   let legacy: LegacyProcess | undefined;
@@ -29,6 +35,7 @@ export async function startTestEnv(
       postgresUrl: db.url,
       legacyUrl: legacy.url,
       env: { KVRING_LOG_LEVEL: 'info', ...opts.env },
+      nodeEnv: opts.nodeEnv,
     });
   } catch (err) {
     await legacy?.stop();
