@@ -4,7 +4,7 @@
 // schema sees. A bad value stops the reconcile like a missing Secret:
 // Degraded, with the field, the limit and an example; pods are never
 // started with settings their SDK would silently drop.
-import { TRACING_PROTOCOLS, type ResolvedSpec } from '../api/types.js';
+import { TRACING_PROTOCOLS, type ResolvedSpec, type TracingProtocol } from '../api/types.js';
 import { OWN_RESOURCE_ATTRIBUTES } from '../builders/tracing.js';
 import type { Problem } from './status.js';
 
@@ -14,6 +14,14 @@ export const TRACING_REASON = {
   /** The headers Secret's value is not OTLP's key=value,key=value. */
   invalidHeaders: 'InvalidTracingHeaders',
 } as const;
+
+/**
+ * The protocols the kvring-node image exports with (its
+ * node/src/tracing/settings.ts refuses the others at start). The CRD also
+ * offers grpc, for the day the node does: until then a cluster asking for
+ * it is told here, instead of crash-looping pods.
+ */
+export const NODE_PROTOCOLS: readonly TracingProtocol[] = ['http/protobuf', 'http/json'];
 
 /** The OpenTelemetry SDK drops OTEL_RESOURCE_ATTRIBUTES whole when a key or value is longer. */
 export const MAX_ATTRIBUTE_LENGTH = 255;
@@ -50,6 +58,12 @@ export function checkTracing(spec: ResolvedSpec): Problem | undefined {
   if (endpoint) return endpoint;
   if (!TRACING_PROTOCOLS.includes(t.protocol))
     return invalid('protocol', `must be one of ${TRACING_PROTOCOLS.join(', ')}, got "${t.protocol}"`);
+  if (!NODE_PROTOCOLS.includes(t.protocol))
+    return invalid(
+      'protocol',
+      `${t.protocol} is not supported by the kvring-node image, which exports OTLP over HTTP: use ` +
+        `${NODE_PROTOCOLS.join(' or ')} with the collector's HTTP port (4318)`,
+    );
   if (!Number.isFinite(t.samplingRatio) || t.samplingRatio < 0 || t.samplingRatio > 1)
     return invalid(
       'samplingRatio',

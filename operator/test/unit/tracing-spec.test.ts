@@ -157,6 +157,10 @@ describe('bad tracing values: a condition that names the field and the limit', (
       { protocol: 'thrift' as never },
       /spec\.tracing\.protocol must be one of grpc, http\/protobuf, http\/json, got "thrift"/,
     ],
+    [
+      { protocol: 'grpc' as const },
+      /spec\.tracing\.protocol grpc is not supported by the kvring-node image.*http\/protobuf or http\/json.*4318/,
+    ],
     [{ samplingRatio: 1.5 }, /spec\.tracing\.samplingRatio must be between 0 and 1 .* got 1\.5/],
     [{ samplingRatio: -0.1 }, /samplingRatio must be between 0 and 1/],
     [
