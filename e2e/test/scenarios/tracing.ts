@@ -227,6 +227,6 @@ export async function tracingScenario(c: ScenarioContext): Promise<void> {
   r(
     `operator: ${reconciles.length} reconcile traces of demo in Jaeger (found in ${secs(t0)} s), ` +
       `result ${String(tag(root.tags, 'kvring.reconcile.result'))}, ${sample.spans.length} spans in one: ${calls.join(', ')}; ` +
-      `from ${operatorPods.join(', ')}`,
+      `from ${operatorPods.join(', ')}; its node probes continued on ${pods(sample, 'kvring-node').join(', ') || 'no cache pod (yet)'}`,
   );
 }
