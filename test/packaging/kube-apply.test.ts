@@ -344,8 +344,8 @@ describe('manifests/ against a real API server', () => {
     ).toEqual([]);
   });
 
-  it('kubectl apply --server-side -f manifests/samples/tracing/ adds Jaeger, the Collector and spec.tracing to the demo', async () => {
-    await applyClean(['--server-side', '-f', join(MANIFESTS_DIR, 'samples', 'tracing')]);
+  it('kubectl apply -f manifests/samples/tracing/ adds Jaeger, the Collector and spec.tracing to the demo', async () => {
+    await applyClean(['-f', join(MANIFESTS_DIR, 'samples', 'tracing')]);
     expect(
       await missing('observability', [
         'deployment/jaeger',
@@ -364,7 +364,7 @@ describe('manifests/ against a real API server', () => {
       samplingRatio: 0.1,
       resourceAttributes: { 'deployment.environment.name': 'demo' },
     });
-    // Merged, not replaced: the rest of the demo's spec is as the demo bundle made it.
+    // The rest of the demo's spec is as the demo bundle made it.
     expect(kvc.spec.postgres.host).toBe('demo-postgres.kvring-demo.svc');
     expect(kvc.spec.legacyApi.url).toBe('http://demo-legacy.kvring-demo.svc:8090');
   });

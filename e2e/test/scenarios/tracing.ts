@@ -1,8 +1,8 @@
 // Scenario 10: tracing as a user turns it on. Jaeger from
 // manifests/samples/tracing/ runs in the cluster; `helm upgrade --set
 // tracing.enabled=true` points the operator at it, and the sample's
-// spec.tracing, applied server-side onto the demo KVCluster, points the
-// nodes at it (the operator rolls them with the OTEL_* variables). A
+// KVCluster (the demo's with spec.tracing), applied over the demo, points
+// the nodes at it (the operator rolls them with the OTEL_* variables). A
 // request from the client pod, under a W3C trace context the test makes
 // (an application's trace), then shows up in Jaeger's query API as one
 // trace with spans from more than one cache pod; and the operator's
@@ -150,10 +150,10 @@ export async function tracingScenario(c: ScenarioContext): Promise<void> {
   expect({ code: h.code, stderr: h.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
   r(`helm upgrade --set tracing.enabled=true,tracing.endpoint=${otlp} --wait: ${secs(t0)} s`);
 
-  // --- spec.tracing on the demo cluster, server-side apply of the sample ----------
+  // --- spec.tracing on the demo cluster: the sample's KVCluster, applied over the demo ----
   t0 = Date.now();
   const { manifest, samplingRatio } = kvclusterTracing(otlp);
-  await c.k.ok(['apply', '--server-side', '-f', '-'], { input: manifest, timeoutMs: 60_000 });
+  await c.k.ok(['apply', '-f', '-'], { input: manifest, timeoutMs: 60_000 });
   const traced = await waitTraced(c, otlp, 300_000);
   const env = Object.fromEntries(
     (traced[0]!.spec.containers[0]!.env ?? [])
@@ -166,7 +166,7 @@ export async function tracingScenario(c: ScenarioContext): Promise<void> {
     OTEL_TRACES_SAMPLER_ARG: String(samplingRatio),
   });
   r(
-    `kubectl apply --server-side -f 30-kvcluster-tracing.yaml (endpoint ${otlp}) to 3 pods rolled with OTEL_* and Ready: ${secs(t0)} s`,
+    `kubectl apply -f manifests/samples/tracing/30-kvcluster.yaml (endpoint ${otlp}) to 3 pods rolled with OTEL_* and Ready: ${secs(t0)} s`,
   );
 
   // --- One request, under a trace the application started --------------------------

@@ -32,9 +32,9 @@ export function jaegerManifests(image = JAEGER_IMAGE): string {
   return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 }
 
-/** The sample's spec.tracing patch of KVCluster demo, with `endpoint` (no Collector in this cluster). */
+/** The sample's KVCluster demo with spec.tracing, sending to `endpoint` (no Collector in this cluster). */
 export function kvclusterTracing(endpoint: string): { manifest: string; samplingRatio: number } {
-  const [d] = docs('30-kvcluster-tracing.yaml') as [Doc & { spec: { tracing: { samplingRatio: number } } }];
+  const [d] = docs('30-kvcluster.yaml') as [Doc & { spec: { tracing: { samplingRatio: number } } }];
   d.spec.tracing.endpoint = endpoint;
   return { manifest: JSON.stringify(d), samplingRatio: d.spec.tracing.samplingRatio };
 }
