@@ -39,7 +39,7 @@ afterAll(async () => {
   await c.k.run(['delete', 'namespace', OPERATOR_NS, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }, 300_000);
 
-// Deletion (7) runs last: scenarios 8 (monitoring), 9 (chaos-mesh) and 10 (tracing) need the installed cluster.
+// Deletion (7) runs last: scenarios 8 (monitoring), 9 (chaos-mesh) and 12 (tracing) need the installed cluster.
 // Each scenario's name starts with its number: `scripts/e2e.sh test -t 'Kubernetes 3'` runs one
 // (against a cluster the earlier ones left, with KVRING_E2E_KEEP_NAMESPACES=1).
 const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
@@ -58,7 +58,7 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
     chaosMeshScenario,
   ],
   [
-    '10. tracing on through helm and spec.tracing: one request traced across the cache pods in Jaeger, with the operator’s reconciles',
+    '12. tracing on through helm and spec.tracing: one request traced across the cache pods in Jaeger, with the operator’s reconciles',
     tracingScenario,
   ],
   ['7. deleting the KVCluster removes everything it owned', deleteScenario],

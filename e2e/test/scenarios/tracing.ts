@@ -1,4 +1,4 @@
-// Scenario 10: tracing as a user turns it on. Jaeger from
+// Scenario 12: tracing as a user turns it on. Jaeger from
 // manifests/samples/tracing/ runs in the cluster; `helm upgrade --set
 // tracing.enabled=true` points the operator at it, and the sample's
 // KVCluster (the demo's with spec.tracing), applied over the demo, points
@@ -114,7 +114,7 @@ function pods(t: JaegerTrace, service: string): string[] {
 }
 
 export async function tracingScenario(c: ScenarioContext): Promise<void> {
-  const r = (line: string) => c.report('10 tracing', line);
+  const r = (line: string) => c.report('12 tracing', line);
   const jaeger = new JaegerApi(c.k);
   const otlp = `http://jaeger.${TRACING_NS}.svc:4318`;
 
