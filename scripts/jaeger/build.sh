@@ -77,7 +77,9 @@ build_image() { # out
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
   # Without a config file cmd/jaeger runs its built-in all-in-one
-  # configuration (memory storage, OTLP on 4317/4318, query on 16686).
+  # configuration (memory storage, OTLP on 4317/4318, query on 16686). Its
+  # receivers bind ${JAEGER_LISTEN_HOST:-localhost}: a Deployment sets
+  # JAEGER_LISTEN_HOST=0.0.0.0 so that other pods can send spans.
   image_tar "$1" "$JAEGER_IMAGE" "$root" '["/usr/local/bin/jaeger"]' 'null' scripts/jaeger/build.sh
   rm -rf "$root"
 }

@@ -50,7 +50,8 @@ export function methodMetrics(metrics: NodeMetrics, method: string): MethodMetri
 }
 
 function exemplarOf(traceId: string): LabelValues<'method'> {
-  return { trace_id: traceId } as LabelValues<string> as LabelValues<'method'>;
+  const labels: LabelValues<string> = { trace_id: traceId };
+  return labels;
 }
 
 export function unary<Req, Res>(
