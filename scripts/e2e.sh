@@ -94,6 +94,12 @@ case "$cmd" in
     else
       log "scripts/chaos-mesh/build.sh failed: scenario 9 (chaos-mesh) will fail"
     fi
+    # Scenario 12 runs Jaeger, built from its Go module (scripts/jaeger/build.sh).
+    if jaeger_image="$(bash scripts/jaeger/build.sh --print-image)"; then
+      KVRING_E2E_IMAGES="${KVRING_E2E_IMAGES:-} $jaeger_image"
+    else
+      log "scripts/jaeger/build.sh failed: scenario 12 (tracing) will fail"
+    fi
     if [ -n "${KVRING_E2E_IMAGES:-}" ]; then
       t=$(now)
       # shellcheck disable=SC2086

@@ -32,6 +32,8 @@ KIND_MIN_VERSION=v0.31.0
 # Images the suites run that the local cluster (scripts/e2e.sh) makes for itself.
 BUSYBOX_IMAGE="${KVRING_E2E_BUSYBOX_IMAGE:-busybox:1.36.1}"
 PROMETHEUS_IMAGE="${KVRING_E2E_PROMETHEUS_IMAGE:-prom/prometheus:v3.13.2}"
+# Jaeger 2.12.0 is the release of the Go module v1.75.0 that scripts/jaeger/build.sh builds.
+JAEGER_IMAGE="${KVRING_E2E_JAEGER_IMAGE:-jaegertracing/jaeger:2.12.0}"
 # chaos-mesh's chart (https://charts.chaos-mesh.org) for the chaos-mesh scenario.
 CHAOS_MESH_VERSION=2.8.3
 CHAOS_MESH_NS=chaos-mesh
@@ -319,6 +321,7 @@ save_images "$cache/images/kvring-images-$image_version.tar" "${kvring_images[@]
 log "loaded ${kvring_images[*]}"
 load_public_image "$BUSYBOX_IMAGE"
 load_public_image "$PROMETHEUS_IMAGE"
+load_public_image "$JAEGER_IMAGE"
 phase_end
 
 if [ "${KVRING_KIND_CHAOS_MESH:-1}" != 0 ]; then
@@ -349,6 +352,7 @@ KVRING_E2E_KUBECONFIG="$kubeconfig" \
   KVRING_E2E_NODE_IMAGE="${KVRING_E2E_NODE_IMAGE:-$image_prefix/node:$image_version}" \
   KVRING_E2E_BUSYBOX_IMAGE="$BUSYBOX_IMAGE" \
   KVRING_E2E_PROMETHEUS_IMAGE="$PROMETHEUS_IMAGE" \
+  KVRING_E2E_JAEGER_IMAGE="$JAEGER_IMAGE" \
   KVRING_E2E_NODE_EXEC="${KVRING_E2E_NODE_EXEC:-docker exec $name-control-plane}" \
   "$repo/scripts/e2e.sh" test "$@" || rc=$?
 exit $rc

@@ -4,7 +4,15 @@
 // label); a Secret event queues the clusters that refer to it. Every
 // cluster is also queued again every resync period, with jitter.
 import type { V1Pod, V1StatefulSet } from '@kubernetes/client-node';
-import { FIELD_MANAGER, KIND, keyOf, withDefaults, type KubeObject, type KVCluster } from './api/types.js';
+import {
+  FIELD_MANAGER,
+  KIND,
+  keyOf,
+  splitKey,
+  withDefaults,
+  type KubeObject,
+  type KVCluster,
+} from './api/types.js';
 import { selectorLabels } from './builders/names.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { EventRecorder } from './events.js';
@@ -19,8 +27,14 @@ import type { NodeConnector } from './node-client.js';
 import { defaultControllerRateLimiter } from './queue/rate-limiter.js';
 import { WorkQueue } from './queue/work-queue.js';
 import { DrainTracker } from './reconcile/drains.js';
-import { Reconciler, type ClusterCaches, type ReconcilerOptions } from './reconcile/reconciler.js';
+import {
+  Reconciler,
+  type ClusterCaches,
+  type ReconcileOutcome,
+  type ReconcilerOptions,
+} from './reconcile/reconciler.js';
 import { referencedSecretNames } from './reconcile/references.js';
+import { inRootSpan } from './tracing/spans.js';
 
 export interface ControllerOptions {
   client: KubeClient;
@@ -177,7 +191,7 @@ export class Controller {
       if (key === undefined) return;
       const end = this.o.metrics.reconcileDuration.startTimer();
       try {
-        const out = await this.reconciler.reconcile(key);
+        const out = await this.tracedReconcile(key);
         this.o.metrics.reconciles.inc({ result: out.result });
         if (out.result === 'retry' || out.result === 'conflict') {
           if (out.reason) this.o.metrics.reconcileErrors.inc({ reason: out.reason });
@@ -200,6 +214,27 @@ export class Controller {
         this.queue.done(key);
       }
     }
+  }
+
+  /** One reconcile in a span of its own: the cluster, the result and when it runs again. */
+  private tracedReconcile(key: string): Promise<ReconcileOutcome> {
+    const { namespace, name } = splitKey(key);
+    return inRootSpan(
+      'reconcile',
+      { 'k8s.namespace.name': namespace, 'kvring.kvcluster.name': name },
+      async (span) => {
+        const out = await this.reconciler.reconcile(key);
+        span?.setAttributes({
+          'kvring.reconcile.result': out.result,
+          'kvring.reconcile.requeue': out.result !== 'success' || out.requeueAfterMs !== undefined,
+          ...(out.requeueAfterMs !== undefined && {
+            'kvring.reconcile.requeue_after_ms': out.requeueAfterMs,
+          }),
+          ...(out.reason && { 'kvring.reconcile.reason': out.reason }),
+        });
+        return out;
+      },
+    );
   }
 
   private scheduleResync(): void {

@@ -1,5 +1,6 @@
 // JSON logs (pino), one root logger per process; modules take a child.
 import { pino, type Logger } from 'pino';
+import { traceLogFields } from './tracing/spans.js';
 
 export type { Logger };
 
@@ -8,6 +9,8 @@ export function createLogger(level: string, base: Record<string, string> = {}): 
     level,
     base: { component: 'kvring-operator', ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // trace_id/span_id inside a traced reconcile; nothing when tracing is off.
+    mixin: traceLogFields,
   });
 }
 

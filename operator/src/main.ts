@@ -8,6 +8,8 @@ import { loadKubeConfig, ownNamespace } from './kube/kubeconfig.js';
 import { createLogger } from './log.js';
 import { Operator } from './operator.js';
 import { parseHostPort, parseOptions } from './options.js';
+import { readTracingConfig, TracingConfigError } from './tracing/config.js';
+import { startTracing, type Tracing } from './tracing/provider.js';
 
 async function main(): Promise<void> {
   let opts;
@@ -23,6 +25,16 @@ async function main(): Promise<void> {
     loaded = loadKubeConfig(opts.kubeconfig);
   } catch (err) {
     log.fatal({ err: (err as Error).message }, 'cannot start');
+    process.exit(2);
+  }
+  // Off unless an OTLP endpoint is set (OTEL_EXPORTER_OTLP_ENDPOINT).
+  let tracing: Tracing | undefined;
+  try {
+    const tracingConfig = readTracingConfig();
+    if (tracingConfig) tracing = await startTracing(tracingConfig, log);
+  } catch (err) {
+    if (!(err instanceof TracingConfigError)) throw err;
+    log.fatal({ err: err.message, setting: err.variable }, 'cannot start: bad tracing setting');
     process.exit(2);
   }
   const operator = new Operator({
@@ -53,13 +65,17 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info({ signal }, 'shutting down');
-    operator.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err: String(err) }, 'unclean shutdown');
-        process.exit(1);
-      },
-    );
+    operator
+      .stop()
+      // Spans of the last reconciles are exported before exit.
+      .then(() => tracing?.shutdown())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err: String(err) }, 'unclean shutdown');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -196,6 +196,53 @@ describe('helm chart kvring-operator', () => {
     expect(byKind(docs, 'Role')).toEqual([]);
   });
 
+  it('turns the operator’s tracing on with the standard OTEL_* variables, and leaves them out by default', async () => {
+    expect(operatorContainer(parseDocs(await helmTemplate())).env.map((e) => e.name)).toEqual([
+      'POD_NAMESPACE',
+    ]);
+    const docs = parseDocs(
+      await helmTemplate([
+        '--set',
+        'tracing.enabled=true',
+        '--set',
+        'tracing.endpoint=http://otel-collector.observability.svc:4317',
+        '--set',
+        'tracing.protocol=grpc',
+        '--set',
+        'tracing.samplingRatio=0.5',
+        '--set',
+        'tracing.headersSecret.name=otlp-auth',
+        '--set',
+        'tracing.resourceAttributes.deployment\\.environment\\.name=prod',
+      ]),
+    );
+    const env = operatorContainer(docs).env as {
+      name: string;
+      value?: string;
+      valueFrom?: { secretKeyRef?: { name: string; key: string } };
+    }[];
+    const byName = Object.fromEntries(env.map((e) => [e.name, e]));
+    expect(
+      Object.fromEntries(env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value])),
+    ).toEqual({
+      OTEL_SERVICE_NAME: 'kvring-operator',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.observability.svc:4317',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.5',
+      OTEL_RESOURCE_ATTRIBUTES:
+        'deployment.environment.name=prod,k8s.deployment.name=kvring-operator,' +
+        'k8s.namespace.name=$(POD_NAMESPACE),k8s.pod.name=$(POD_NAME)',
+    });
+    expect(byName.OTEL_EXPORTER_OTLP_HEADERS!.valueFrom).toEqual({
+      secretKeyRef: { name: 'otlp-auth', key: 'headers' },
+    });
+    // $(VAR) expands only from variables listed before it.
+    const names = env.map((e) => e.name);
+    for (const v of ['POD_NAMESPACE', 'POD_NAME'])
+      expect(names.indexOf(v)).toBeLessThan(names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+  });
+
   it('rejects values of the wrong type or unknown keys, naming the value', async () => {
     const cases: [string[], RegExp][] = [
       [['--set', 'replicaCount=two'], /replicaCount/],
@@ -204,6 +251,12 @@ describe('helm chart kvring-operator', () => {
       [['--set', 'image.pullPolicy=Sometimes'], /pullPolicy/],
       [['--set', 'metrics.port=70000'], /port/],
       [['--set', 'crds.install=yes'], /install/],
+      // The operator's tracing: what it would refuse at start, refused here first.
+      [['--set', 'tracing.enabled=true'], /endpoint/],
+      [['--set', 'tracing.endpoint=collector:4317'], /endpoint/],
+      [['--set', 'tracing.protocol=thrift'], /protocol/],
+      [['--set', 'tracing.samplingRatio=2'], /samplingRatio/],
+      [['--set', 'tracing.resourceAttributes.team=a\\,b'], /team/],
     ];
     for (const [flags, message] of cases) {
       const err = await helmTemplate(flags).then(

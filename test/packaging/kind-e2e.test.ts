@@ -310,16 +310,18 @@ describe('a run of scripts/kind-e2e.sh with stand-in tools', () => {
       'kind load image-archive',
       'kind load image-archive',
       'kind load image-archive',
+      'kind load image-archive',
       'kind delete cluster',
     ]);
     const create = r.calls.find((c) => c.startsWith('kind create cluster'))!;
     expect(create).toContain(`--name ${name} --config ${CONFIG} --kubeconfig ${kubeconfig}`);
     // The containerd image store: archives of the engine's platform only (kind#3795).
-    expect(r.calls.filter((c) => c.startsWith('docker image save --platform linux/amd64'))).toHaveLength(3);
+    expect(r.calls.filter((c) => c.startsWith('docker image save --platform linux/amd64'))).toHaveLength(4);
     expect(r.calls).toContain('docker pull --platform linux/amd64 busybox:1.36.1');
     expect(
       r.calls.some((c) => /^docker pull --platform linux\/amd64 prom\/prometheus:v3\.\d+\.\d+$/.test(c)),
     ).toBe(true);
+    expect(r.calls).toContain('docker pull --platform linux/amd64 jaegertracing/jaeger:2.12.0');
     const helm = r.calls.find((c) => c.startsWith('helm'))!;
     expect(helm).toContain('install chaos-mesh chaos-mesh --repo https://charts.chaos-mesh.org --version 2.');
     expect(helm).toContain('--set chaosDaemon.runtime=containerd');
@@ -363,6 +365,7 @@ describe('a run of scripts/kind-e2e.sh with stand-in tools', () => {
     });
     expect(reused.code).toBe(0);
     expect(kindCalls(reused.calls)).toEqual([
+      'kind load image-archive',
       'kind load image-archive',
       'kind load image-archive',
       'kind load image-archive',

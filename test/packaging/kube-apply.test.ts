@@ -51,6 +51,19 @@ async function exists(args: string[]): Promise<boolean> {
   return (await cp.kubectl(['get', ...args])).code === 0;
 }
 
+/** kubectl apply --validate=strict ARGS, as a user runs it: no error, no warning. */
+async function applyClean(args: string[]): Promise<void> {
+  const r = await cp.kubectl(['apply', '--validate=strict', ...args], { timeoutMs: 120_000 });
+  expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+}
+
+/** Which of `objs` (kind/name) do not exist in `ns`. */
+async function missing(ns: string, objs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const o of objs) if (!(await exists(['-n', ns, o]))) out.push(o);
+  return out;
+}
+
 async function ensureNamespace(ns: string): Promise<void> {
   if (!(await exists(['namespace', ns]))) await cp.kubectlOk(['create', 'namespace', ns]);
 }
@@ -340,20 +353,42 @@ describe('manifests/ against a real API server', () => {
   });
 
   it('kubectl apply -f manifests/samples/demo/ creates the whole demo from nothing', async () => {
-    const r = await cp.kubectl(['apply', '--validate=strict', '-f', join(MANIFESTS_DIR, 'samples', 'demo')], {
-      timeoutMs: 120_000,
+    await applyClean(['-f', join(MANIFESTS_DIR, 'samples', 'demo')]);
+    expect(
+      await missing('kvring-demo', [
+        'secret/demo-postgres',
+        'statefulset/demo-postgres',
+        'service/demo-postgres',
+        'deployment/demo-legacy',
+        'service/demo-legacy',
+        'kvcluster/demo',
+      ]),
+    ).toEqual([]);
+  });
+
+  it('kubectl apply -f manifests/samples/tracing/ adds Jaeger, the Collector and spec.tracing to the demo', async () => {
+    await applyClean(['-f', join(MANIFESTS_DIR, 'samples', 'tracing')]);
+    expect(
+      await missing('observability', [
+        'deployment/jaeger',
+        'service/jaeger',
+        'configmap/otel-collector',
+        'deployment/otel-collector',
+        'service/otel-collector',
+      ]),
+    ).toEqual([]);
+    const kvc = JSON.parse(await cp.kubectlOk(['-n', 'kvring-demo', 'get', 'kvc', 'demo', '-o', 'json'])) as {
+      spec: { tracing: Record<string, unknown>; postgres: { host: string }; legacyApi: { url: string } };
+    };
+    expect(kvc.spec.tracing).toEqual({
+      endpoint: 'http://otel-collector.observability.svc:4318',
+      protocol: 'http/protobuf',
+      samplingRatio: 0.1,
+      resourceAttributes: { 'deployment.environment.name': 'demo' },
     });
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    for (const obj of [
-      'secret/demo-postgres',
-      'statefulset/demo-postgres',
-      'service/demo-postgres',
-      'deployment/demo-legacy',
-      'service/demo-legacy',
-      'kvcluster/demo',
-    ])
-      expect(await exists(['-n', 'kvring-demo', obj])).toBe(true);
+    // The rest of the demo's spec is as the demo bundle made it.
+    expect(kvc.spec.postgres.host).toBe('demo-postgres.kvring-demo.svc');
+    expect(kvc.spec.legacyApi.url).toBe('http://demo-legacy.kvring-demo.svc:8090');
   });
 
   it('the chaos experiments pass the chaos-mesh CRD schemas', async () => {

@@ -5,6 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { parse } from 'yaml';
 import { allPanels, dashboard } from './support/monitoring.js';
 import { MANIFESTS_DIR, parseDocs, REPO_ROOT, runOk, type KubeDoc } from './support/tools.js';
 
@@ -18,6 +19,23 @@ function yamlFiles(dir: string): string[] {
 
 function docsOf(path: string): KubeDoc[] {
   return parseDocs(readFileSync(path, 'utf8'), relative(REPO_ROOT, path));
+}
+
+/** Every workload runs as the non-root user 65532 with a read-only root filesystem. */
+function expectHardened(docs: KubeDoc[]): void {
+  type PodSpec = {
+    securityContext: Record<string, unknown>;
+    containers: { securityContext: Record<string, unknown> }[];
+  };
+  for (const d of docs.filter((x) => x.kind === 'StatefulSet' || x.kind === 'Deployment')) {
+    const spec = (d as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+    expect({ workload: d.metadata.name, pod: spec.securityContext }).toMatchObject({
+      workload: d.metadata.name,
+      pod: { runAsNonRoot: true, runAsUser: 65532 },
+    });
+    for (const c of spec.containers)
+      expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true });
+  }
 }
 
 describe('manifests/', () => {
@@ -60,23 +78,53 @@ describe('manifests/', () => {
       new RegExp(`^http://${names('Service').find((n) => n.includes('legacy'))}\\.${ns}\\.svc:`),
     );
     // Every pod runs as the images' non-root user with a read-only root.
-    for (const d of docs.filter((x) => x.kind === 'StatefulSet' || x.kind === 'Deployment')) {
-      const spec = (
-        d as unknown as {
-          spec: {
-            template: {
-              spec: {
-                securityContext: Record<string, unknown>;
-                containers: { securityContext: Record<string, unknown> }[];
-              };
-            };
-          };
-        }
-      ).spec.template.spec;
-      expect(spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532 });
-      for (const c of spec.containers)
-        expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true });
-    }
+    expectHardened(docs);
+  });
+
+  it('the tracing sample wires the demo KVCluster to the Collector, and the Collector to Jaeger', () => {
+    const dir = join(MANIFESTS_DIR, 'samples', 'tracing');
+    const docs = readdirSync(dir)
+      .sort()
+      .flatMap((f) => docsOf(join(dir, f)));
+    expect(docs[0]!.kind).toBe('Namespace');
+    const ns = docs[0]!.metadata.name;
+    const demo = docsOf(join(MANIFESTS_DIR, 'samples', 'demo', '30-kvcluster.yaml'))[0]!;
+    const kvc = docs.find((d) => d.kind === 'KVCluster') as unknown as {
+      metadata: { name: string; namespace: string };
+      spec: Record<string, unknown> & { tracing: { endpoint: string; protocol: string } };
+    };
+    // The demo's KVCluster, the same in every field but spec.tracing: applied
+    // over the running demo it changes only that.
+    const { tracing: _added, ...rest } = kvc.spec;
+    expect({ ...kvc, spec: rest }).toEqual(demo);
+    type Svc = { metadata: { name: string }; spec: { ports: { name: string; port: number }[] } };
+    const service = (name: string): Svc =>
+      docs.find((d) => d.kind === 'Service' && d.metadata.name === name) as unknown as Svc;
+    const port = (svc: Svc, name: string): number => svc.spec.ports.find((p) => p.name === name)!.port;
+    // The nodes export OTLP/HTTP (http/protobuf) to the Collector's otlp-http port.
+    expect(kvc.spec.tracing.protocol).toBe('http/protobuf');
+    expect(kvc.spec.tracing.endpoint).toBe(
+      `http://otel-collector.${ns}.svc:${port(service('otel-collector'), 'otlp-http')}`,
+    );
+    // The Collector receives on those ports and forwards its traces pipeline to Jaeger's OTLP/gRPC port.
+    const cm = docs.find((d) => d.kind === 'ConfigMap') as unknown as { data: { 'config.yaml': string } };
+    const config = parse(cm.data['config.yaml']) as {
+      receivers: { otlp: { protocols: Record<string, { endpoint: string }> } };
+      processors: Record<string, unknown>;
+      exporters: Record<string, { endpoint: string }>;
+      service: { pipelines: { traces: { receivers: string[]; processors: string[]; exporters: string[] } } };
+    };
+    expect(config.receivers.otlp.protocols.http!.endpoint).toBe(
+      `0.0.0.0:${port(service('otel-collector'), 'otlp-http')}`,
+    );
+    const pipeline = config.service.pipelines.traces;
+    expect(pipeline.receivers).toEqual(['otlp']);
+    for (const p of pipeline.processors) expect(config.processors).toHaveProperty([p]);
+    expect(pipeline.exporters.map((e) => config.exporters[e]!.endpoint)).toEqual([
+      `jaeger.${ns}.svc:${port(service('jaeger'), 'otlp-grpc')}`,
+    ]);
+    // Every pod runs non-root with a read-only root.
+    expectHardened(docs);
   });
 
   it('the chaos experiments select the demo cluster’s node pods (and PostgreSQL as the delay target)', () => {

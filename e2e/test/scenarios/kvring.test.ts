@@ -15,6 +15,8 @@ import { PROMETHEUS_NS } from '../support/prometheus.js';
 import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
 import { warmScenario } from './warm.js';
+import { tracingScenario } from './tracing.js';
+import { TRACING_NS } from '../support/jaeger.js';
 
 let c: ScenarioContext;
 
@@ -25,6 +27,9 @@ beforeAll(() => {
 afterAll(async () => {
   if (process.env.KVRING_E2E_KEEP_NAMESPACES) return;
   await c.k.run(['delete', 'namespace', DEMO_NS, '--wait=true', '--timeout=120s'], { timeoutMs: 130_000 });
+  await c.k.run(['delete', 'namespace', TRACING_NS, '--ignore-not-found', '--wait=true', '--timeout=60s'], {
+    timeoutMs: 70_000,
+  });
   await c.k.run(
     ['delete', 'namespace', PROMETHEUS_NS, '--ignore-not-found', '--wait=true', '--timeout=60s'],
     {
@@ -35,7 +40,7 @@ afterAll(async () => {
   await c.k.run(['delete', 'namespace', OPERATOR_NS, '--wait=true', '--timeout=60s'], { timeoutMs: 70_000 });
 }, 300_000);
 
-// Deletion (7) runs last: scenarios 8 (monitoring) and 9 (chaos-mesh) need the installed cluster.
+// Deletion (7) runs last: scenarios 8 (monitoring), 9 (chaos-mesh) and 12 (tracing) need the installed cluster.
 // Each scenario's name starts with its number: `scripts/e2e.sh test -t 'Kubernetes 3'` runs one
 // (against a cluster the earlier ones left, with KVRING_E2E_KEEP_NAMESPACES=1).
 const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
@@ -56,6 +61,10 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   [
     "10. warm restarts: each pod's memory hit ratio before, during and after a rollout under steady load",
     warmScenario,
+  ],
+  [
+    '12. tracing on through helm and spec.tracing: one request traced across the cache pods in Jaeger, with the operator’s reconciles',
+    tracingScenario,
   ],
   ['7. deleting the KVCluster removes everything it owned', deleteScenario],
 ];

@@ -62,6 +62,20 @@ export interface KVClusterSpec {
   podLabels?: Record<string, string>;
   shutdownTimeoutSeconds?: number;
   extraEnv?: { name: string; value?: string }[];
+  tracing?: TracingSpec;
+}
+
+/** OTLP protocols the node's exporter speaks (OTEL_EXPORTER_OTLP_PROTOCOL). */
+export const TRACING_PROTOCOLS = ['grpc', 'http/protobuf', 'http/json'] as const;
+export type TracingProtocol = (typeof TRACING_PROTOCOLS)[number];
+
+/** spec.tracing: where the nodes send their spans (OpenTelemetry, OTLP). */
+export interface TracingSpec {
+  endpoint: string;
+  protocol?: TracingProtocol;
+  samplingRatio?: number;
+  headersSecret?: SecretKeyRef;
+  resourceAttributes?: Record<string, string>;
 }
 
 export type ConditionStatus = 'True' | 'False' | 'Unknown';
@@ -170,6 +184,13 @@ export interface ResolvedSpec {
   podLabels: Record<string, string>;
   shutdownTimeoutSeconds: number;
   extraEnv: { name: string; value: string }[];
+  tracing?: {
+    endpoint: string;
+    protocol: TracingProtocol;
+    samplingRatio: number;
+    headersSecret?: { name: string; key: string };
+    resourceAttributes: Record<string, string>;
+  };
 }
 
 function resolveTls(tls: NonNullable<KVClusterSpec['tls']>): NonNullable<ResolvedSpec['tls']> {
@@ -183,6 +204,15 @@ function resolveTls(tls: NonNullable<KVClusterSpec['tls']>): NonNullable<Resolve
     ...(tls.renewBefore && { renewBefore: tls.renewBefore }),
   };
 }
+
+/** Defaults of spec.tracing (the CRD's too). */
+export const TRACING_DEFAULTS = {
+  protocol: 'http/protobuf' as TracingProtocol,
+  // Low: at 1 in 100 requests the nodes' overhead stays within noise, and
+  // a request whose caller traces it is always followed (parent-based).
+  samplingRatio: 0.01,
+  headersKey: 'headers',
+};
 
 export function withDefaults(spec: KVClusterSpec): ResolvedSpec {
   const pg = spec.postgres ?? {};
@@ -236,6 +266,19 @@ export function withDefaults(spec: KVClusterSpec): ResolvedSpec {
     podLabels: spec.podLabels ?? {},
     shutdownTimeoutSeconds: spec.shutdownTimeoutSeconds ?? 20,
     extraEnv: (spec.extraEnv ?? []).map((e) => ({ name: e.name, value: e.value ?? '' })),
+    ...(spec.tracing && { tracing: resolveTracing(spec.tracing) }),
+  };
+}
+
+function resolveTracing(t: TracingSpec): NonNullable<ResolvedSpec['tracing']> {
+  return {
+    endpoint: t.endpoint,
+    protocol: t.protocol ?? TRACING_DEFAULTS.protocol,
+    samplingRatio: t.samplingRatio ?? TRACING_DEFAULTS.samplingRatio,
+    ...(t.headersSecret && {
+      headersSecret: { name: t.headersSecret.name, key: t.headersSecret.key ?? TRACING_DEFAULTS.headersKey },
+    }),
+    resourceAttributes: t.resourceAttributes ?? {},
   };
 }
 

@@ -7,6 +7,7 @@ import type { V1ConfigMap, V1EnvVar } from '@kubernetes/client-node';
 import type { KVCluster, ResolvedSpec } from '../api/types.js';
 import type { BuildContext } from './context.js';
 import { PORTS, commonLabels, namesOf, ownerReference, peerServiceFqdn } from './names.js';
+import { tracingEnv } from './tracing.js';
 
 export const TLS_MOUNT = '/etc/kvring/tls';
 /** The client tokens' Secret key, mounted as a file (the node reloads it: a rotation restarts no pod). */
@@ -75,7 +76,7 @@ function secretEnv(name: string, secret: string, key: string): V1EnvVar {
 
 /**
  * The container's env: identity from the downward API, secrets by
- * reference, then the user's extra variables (minus any the operator sets,
+ * reference, tracing (spec.tracing), then the user's extra variables (minus any the operator sets,
  * which win).
  */
 export function nodeEnv(cluster: KVCluster, spec: ResolvedSpec, ctx: BuildContext): V1EnvVar[] {
@@ -97,6 +98,7 @@ export function nodeEnv(cluster: KVCluster, spec: ResolvedSpec, ctx: BuildContex
   }
   const token = spec.legacyApi?.tokenSecret;
   if (token) env.push(secretEnv('KVRING_LEGACY_TOKEN', token.name, token.key));
+  env.push(...tracingEnv(cluster, spec));
   const taken = new Set([...env.map((e) => e.name), ...Object.keys(nodeSettings(cluster, spec, ctx))]);
   for (const e of spec.extraEnv) if (!taken.has(e.name)) env.push({ name: e.name, value: e.value });
   return env;

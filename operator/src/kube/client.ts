@@ -9,7 +9,8 @@ import { HttpMethod, RequestContext, type KubeConfig } from '@kubernetes/client-
 import { fetch, type Dispatcher } from 'undici';
 import { FIELD_MANAGER, type KubeObject } from '../api/types.js';
 import { apiErrorFrom, KubeApiError } from './errors.js';
-import { collectionPath, objectPath, resourceOf, type ResourceType } from './resources.js';
+import { collectionPath, objectPath, resourceOf, resourceOfPath, type ResourceType } from './resources.js';
+import { SpanKind, inChildSpan } from '../tracing/spans.js';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -53,6 +54,7 @@ export class KubeClient {
   private dispatcher: Dispatcher | undefined;
   private dispatcherAt = 0;
   private readonly server: string;
+  private readonly host: string;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -61,6 +63,7 @@ export class KubeClient {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/+$/, '');
+    this.host = new URL(this.server).hostname;
   }
 
   get serverUrl(): string {
@@ -71,11 +74,32 @@ export class KubeClient {
     return this.opts.fieldManager ?? FIELD_MANAGER;
   }
 
-  /** One request; rejects with KubeApiError on an error status. JSON in, JSON out. */
-  async request<T>(method: HttpMethod, path: string, o: RequestOptions = {}): Promise<T> {
+  /**
+   * One request; rejects with KubeApiError on an error status. JSON in, JSON
+   * out. Inside a reconcile's span it gets a client span of its own.
+   */
+  request<T>(method: HttpMethod, path: string, o: RequestOptions = {}): Promise<T> {
+    return inChildSpan(
+      `${method} ${resourceOfPath(path)}`,
+      SpanKind.CLIENT,
+      { 'http.request.method': method, 'url.path': path, 'server.address': this.host },
+      (span) =>
+        this.requestUntraced<T>(method, path, o, (status) =>
+          span?.setAttribute('http.response.status_code', status),
+        ),
+    );
+  }
+
+  private async requestUntraced<T>(
+    method: HttpMethod,
+    path: string,
+    o: RequestOptions,
+    onStatus: (status: number) => void,
+  ): Promise<T> {
     const timeout = AbortSignal.timeout(o.timeoutMs ?? this.opts.timeoutMs ?? 30_000);
     const signal = o.signal ? AbortSignal.any([o.signal, timeout]) : timeout;
     const res = await this.send(method, path, o, signal);
+    onStatus(res.status);
     const text = await res.text();
     let body: unknown = text;
     try {

@@ -70,3 +70,19 @@ export function resourceOf(obj: KubeObject): ResourceType {
   if (!found) throw new Error(`no resource type known for ${obj.apiVersion} ${obj.kind}`);
   return found;
 }
+
+/**
+ * The resource a REST path addresses, for span names: "statefulsets",
+ * "kvclusters/status", "namespaces", "monitoring.coreos.com/v1" (no names: a span name stays one of a
+ * few values, whatever the object).
+ */
+export function resourceOfPath(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  // /api/v1/... or /apis/<group>/<version>/...
+  let rest = parts[0] === 'api' ? parts.slice(2) : parts.slice(3);
+  if (rest[0] === 'namespaces' && rest.length > 2) rest = rest.slice(2);
+  const [resource, , sub] = rest;
+  // Discovery of a group version: /apis/<group>/<version>.
+  if (!resource) return parts.slice(1).join('/');
+  return sub ? `${resource}/${sub}` : resource;
+}

@@ -4,6 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { PORTS } from '../builders/names.js';
 import { errorText } from '../kube/informer.js';
 import type { NodeConnection } from '../node-client.js';
+import { SpanKind, inChildSpan } from '../tracing/spans.js';
 import type { NodeReport } from './node-report.js';
 
 /** A pod the operator can talk to: running, not being deleted, with an IP. */
@@ -44,7 +45,16 @@ export async function probeNodes(
   const targets = pods
     .map((p) => ({ pod: p.metadata?.name ?? '', address: podAddress(p, peerServiceFqdn, tls) }))
     .filter((t): t is { pod: string; address: string } => t.address !== undefined);
-  const results = await Promise.allSettled(targets.map((t) => conn.clusterInfo(t.address)));
+  const results = await inChildSpan(
+    'probe nodes',
+    SpanKind.INTERNAL,
+    { 'kvring.pods': targets.length },
+    async (span) => {
+      const settled = await Promise.allSettled(targets.map((t) => conn.clusterInfo(t.address)));
+      span?.setAttribute('kvring.pods.reachable', settled.filter((r) => r.status === 'fulfilled').length);
+      return settled;
+    },
+  );
   return targets
     .map((t, i): NodeReport => {
       const r = results[i]!;

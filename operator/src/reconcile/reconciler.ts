@@ -33,6 +33,7 @@ import type { NodeReport } from './node-report.js';
 import { podAddress, probeNodes } from './probe.js';
 import { checkSecrets, secretRefs } from './references.js';
 import { checkSpec } from './spec-check.js';
+import { checkTracing } from './tracing-check.js';
 import { planRollout, type RolloutPlan } from './rollout.js';
 import { planScale, type ScalePlan } from './scale-down.js';
 import { WarmupEvents } from './warm-events.js';
@@ -122,7 +123,7 @@ export class Reconciler {
     const certProblem = await this.reconcileCertificate(cluster, spec, log);
     const secrets = await this.fetchSecrets(namespace, spec);
     const check = checkSecrets(spec, namespace, secrets);
-    const specProblem = checkSpec(spec) ?? certProblem;
+    const specProblem = checkSpec(spec) ?? checkTracing(spec) ?? certProblem;
     if (specProblem && !check.problem) check.problem = specProblem;
     const observed = this.d.caches.statefulSet(namespace, names.statefulSet);
     const postgresTarget = spec.postgres.urlSecret

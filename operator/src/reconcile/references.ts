@@ -8,6 +8,7 @@ import type { ResolvedSpec } from '../api/types.js';
 import { hashOf } from '../builders/hash.js';
 import type { NodeSecurity } from '../node-client.js';
 import type { Problem } from './status.js';
+import { checkHeaders } from './tracing-check.js';
 
 export interface SecretRef {
   /** The spec field, for messages. */
@@ -50,6 +51,8 @@ export function secretRefs(spec: ResolvedSpec): SecretRef[] {
       keys: [spec.auth.tokenSecret.key],
       reloaded: true,
     });
+  const headers = spec.tracing?.headersSecret;
+  if (headers) refs.push({ field: 'spec.tracing.headersSecret', secret: headers.name, keys: [headers.key] });
   return refs;
 }
 
@@ -127,6 +130,14 @@ export function checkSecrets(
       break;
     }
   }
+  const headersRef = spec.tracing?.headersSecret;
+  const headersSecret = headersRef && secrets.get(headersRef.name);
+  const headers = headersRef && headersSecret ? decode(headersSecret, headersRef.key) : undefined;
+  if (!problem && headersRef && headers !== undefined)
+    problem = checkHeaders(
+      headers,
+      `Secret "${headersRef.name}" key "${headersRef.key}" (spec.tracing.headersSecret) in namespace "${namespace}"`,
+    );
   // resourceVersions, not a digest of the values: a short hash of a
   // password in a pod annotation would invite offline guessing.
   const rolling = refs.filter((r) => !r.reloaded);

@@ -77,6 +77,26 @@ describe('KVCluster CRD', () => {
     });
   });
 
+  it('fills in the tracing defaults: http/protobuf, 1 request in 100, the headers key', async () => {
+    const tracing = {
+      endpoint: 'http://otel-collector.observability.svc:4318',
+      headersSecret: { name: 'otlp' },
+    };
+    expect((await apply('traced', { tracing })).code).toBe(0);
+    const obj = JSON.parse(await cp.kubectlOk(['-n', NS, 'get', 'kvc', 'traced', '-o', 'json'])) as {
+      spec: Spec;
+    };
+    expect(obj.spec.tracing).toEqual({
+      ...tracing,
+      protocol: 'http/protobuf',
+      samplingRatio: 0.01,
+      headersSecret: { name: 'otlp', key: 'headers' },
+    });
+    expect(await cp.kubectlOk(['explain', 'kvc.spec.tracing.samplingRatio'])).toContain(
+      'parentbased_traceidratio',
+    );
+  });
+
   it('lists clusters with replicas, ready, status and age columns (short name kvc)', async () => {
     const out = await cp.kubectlOk(['-n', NS, 'get', 'kvc']);
     expect(out.split('\n')[0]).toMatch(/^NAME\s+REPLICAS\s+READY\s+STATUS\s+AGE/);
@@ -114,6 +134,41 @@ describe('KVCluster CRD', () => {
       'legacyApi.pathTemplate must contain {key}',
     ],
     ['a cache below 1Mi', { cache: { maxMemory: '512Ki' } }, 'cache.maxMemory must be at least 1Mi'],
+    [
+      'tracing without an endpoint',
+      { tracing: { samplingRatio: 0.5 } },
+      'spec.tracing.endpoint: Required value',
+    ],
+    [
+      'a tracing endpoint that is not http(s)',
+      { tracing: { endpoint: 'otel-collector:4317' } },
+      'spec.tracing.endpoint: Invalid value: "otel-collector:4317"',
+    ],
+    [
+      'a tracing endpoint without a host',
+      { tracing: { endpoint: 'http://:4318' } },
+      'tracing.endpoint must be a URL with a host',
+    ],
+    [
+      'a tracing endpoint with credentials',
+      { tracing: { endpoint: 'http://u:p@collector:4318' } },
+      'tracing.endpoint must not carry credentials',
+    ],
+    [
+      'an unknown tracing protocol',
+      { tracing: { endpoint: 'http://c:4318', protocol: 'thrift' } },
+      'supported values: "grpc", "http/protobuf", "http/json"',
+    ],
+    [
+      'a sampling ratio above 1',
+      { tracing: { endpoint: 'http://c:4318', samplingRatio: 1.5 } },
+      'spec.tracing.samplingRatio: Invalid value: 1.5: spec.tracing.samplingRatio in body should be less than or equal to 1',
+    ],
+    [
+      'a resource attribute the operator sets',
+      { tracing: { endpoint: 'http://c:4318', resourceAttributes: { 'k8s.pod.name': 'x' } } },
+      'k8s.statefulset.name are set by the operator',
+    ],
   ];
 
   it.each(rejected)('rejects %s with its message', async (_what, spec, message) => {

@@ -2,7 +2,10 @@
 // load with the node's own configuration parser, and mean what the spec says.
 import { describe, expect, it } from '@jest/globals';
 import { loadConfig } from '@kvring/node/config/config';
+import { tracingSettings } from '@kvring/node/tracing/settings';
+import { TRACING_PROTOCOLS, withDefaults } from '../../src/api/types.js';
 import { defaultContext } from '../../src/builders/context.js';
+import { NODE_PROTOCOLS, checkTracing } from '../../src/reconcile/tracing-check.js';
 import { desiredObjects } from '../../src/builders/desired.js';
 import { cluster } from './fixtures.js';
 
@@ -11,6 +14,7 @@ function podEnv(objs: ReturnType<typeof desiredObjects>, pod: string): Record<st
   const env: Record<string, string> = { ...objs.configMap.data };
   for (const e of objs.statefulSet.spec!.template.spec!.containers[0]!.env ?? []) {
     if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') env[e.name] = pod;
+    else if (e.valueFrom?.fieldRef) env[e.name] = `downward:${e.valueFrom.fieldRef.fieldPath}`;
     else if (e.valueFrom?.secretKeyRef) env[e.name] = `secret:${e.valueFrom.secretKeyRef.key}`;
     else env[e.name] = (e.value ?? '').replace(/\$\((\w+)\)/g, (_m, v: string) => env[v] ?? '');
   }
@@ -85,5 +89,43 @@ describe('the node accepts the configuration the operator builds', () => {
       ),
     );
     expect(url.postgresUrl).toBe('secret:url');
+  });
+});
+
+describe('the node accepts the tracing settings the operator builds', () => {
+  const traced = (protocol: 'grpc' | 'http/protobuf' | 'http/json') =>
+    podEnv(
+      desiredObjects(
+        cluster({
+          tracing: { endpoint: 'http://otel-collector.observability.svc:4318', protocol, samplingRatio: 0.2 },
+        }),
+        defaultContext(3),
+      ),
+      'demo-1',
+    );
+
+  it('off without spec.tracing', () => {
+    expect(tracingSettings(podEnv(desiredObjects(cluster(), defaultContext(3)), 'demo-0'))).toBeUndefined();
+  });
+
+  it.each(NODE_PROTOCOLS)('%s', (protocol) => {
+    const env = traced(protocol);
+    expect(tracingSettings(env)).toEqual({ protocol });
+    // The node's own configuration still loads beside the OTEL_* variables.
+    expect(loadConfig(env).nodeName).toBe('demo-1');
+  });
+
+  // What the operator lets through, the node takes; what the node would
+  // refuse at start, the operator reports in Degraded instead (grpc, so far).
+  it.each(TRACING_PROTOCOLS)('%s: the operator refuses it exactly when the node would', (protocol) => {
+    const spec = withDefaults(cluster({ tracing: { endpoint: 'http://c:4318', protocol } }).spec);
+    const operatorRefuses = checkTracing(spec) !== undefined;
+    let nodeRefuses = false;
+    try {
+      tracingSettings(traced(protocol));
+    } catch {
+      nodeRefuses = true;
+    }
+    expect({ protocol, operatorRefuses }).toEqual({ protocol, operatorRefuses: nodeRefuses });
   });
 });
