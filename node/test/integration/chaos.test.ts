@@ -169,8 +169,11 @@ it(
         `lost ${lost}, stale ${counts.stale}; divergent replicas after heal ${divergent} (converged in ${convergeMs} ms)`,
     );
     expect(counts.kills).toBeGreaterThan(0);
-    expect(counts.writesOk).toBeGreaterThan(100);
-    expect(counts.readsOk).toBeGreaterThan(100);
+    // Enough operations that the checks below saw reads and writes around
+    // the kills; not a speed target (a machine at load average 30 managed
+    // 124 writes and 62 reads in 20 s, an idle one several thousand).
+    expect(counts.writesOk).toBeGreaterThan(30);
+    expect(counts.readsOk).toBeGreaterThan(30);
     expect(lostExamples).toEqual([]);
     expect(lost).toBe(0);
     expect(staleExamples).toEqual([]);

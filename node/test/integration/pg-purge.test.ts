@@ -143,11 +143,14 @@ describe('purge', () => {
 
   it('deletes idempotency records older than KVRING_IDEMPOTENCY_TTL', async () => {
     const t = freshTable();
-    const store = await open({ table: t, idempotencyTtlMs: 50 });
+    // A retention of one minute, and the records aged by moving their
+    // creation time back: a loaded machine cannot make the first purge see
+    // them as old (a 50 ms retention did, once), and the second must.
+    const store = await open({ table: t, idempotencyTtlMs: 60_000 });
     await store.writeConditional(set('a'), { idempotencyKey: 'i1' });
     await store.writeConditional(set('b'), { idempotencyKey: 'i2' });
     expect(counts(await store.purge({ ...now, horizonMs: 3_600_000 })).idempotency).toBe(0);
-    await new Promise((r) => setTimeout(r, 80));
+    await sql(`UPDATE "${t}_idempotency" SET created_at = created_at - interval '2 minutes'`);
     expect(counts(await store.purge({ ...now, horizonMs: 3_600_000 })).idempotency).toBe(2);
     expect(await sql(`SELECT 1 FROM "${t}_idempotency"`)).toEqual([]);
   });

@@ -95,7 +95,9 @@ describe('purge of tombstones and expired rows', () => {
       samples.map((s) => `${(s.atMs / 1000).toFixed(0)}s=${s.rows}`).join(' ') +
       `; peak in the last third ${peakLate}; after the workload: ${await rows('wl:')}`;
     console.log(figure);
-    expect(written).toBeGreaterThan(500);
+    // Enough keys that the horizon is crossed many times over; not a speed
+    // target (330 keys at load average 30, over a thousand on an idle machine).
+    expect(written).toBeGreaterThan(150);
     // Without a purge every key written stays a row; with it, only about the
     // last horizon's worth of keys (a third of the workload) is still there.
     expect(peakLate).toBeLessThan(0.6 * written);
