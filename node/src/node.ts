@@ -1,7 +1,7 @@
 // A kvring node: wires the store, PostgreSQL, the legacy client, membership,
 // the coordinator, the background loops and the three ports, and shuts them
 // down in the right order on SIGTERM.
-import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -19,6 +19,7 @@ import { DnsDiscovery, StaticDiscovery, type Discovery } from './cluster/discove
 import { Handoff } from './cluster/handoff.js';
 import { HintReplayer } from './cluster/hint-replayer.js';
 import { Hints } from './cluster/hints.js';
+import { newIncarnation } from './cluster/incarnation.js';
 import { LocalHandle } from './cluster/local-handle.js';
 import { LocalReplica } from './cluster/local-replica.js';
 import { Membership } from './cluster/membership.js';
@@ -38,7 +39,7 @@ import { loadSecurity } from './server/security.js';
 import { MemoryStore } from './store/memory-store.js';
 
 export class KvNode {
-  readonly incarnation = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+  readonly incarnation = newIncarnation();
   readonly metrics: NodeMetrics;
   readonly store: MemoryStore;
   readonly hints: Hints;
@@ -88,6 +89,19 @@ export class KvNode {
 
   get peerAddress(): string {
     return `${this.cfg.advertiseHost}:${this.cfg.peerPort}`;
+  }
+
+  /**
+   * Where this process's peer port is reachable right now, announced in the
+   * Hello of every stream it dials: the pod IP (KVRING_POD_IP), else the
+   * advertise host when it is an IP address; '' announces nothing (a DNS
+   * name would say no more than discovery does).
+   */
+  get announcedPeerAddress(): string {
+    const { podIp, advertiseHost, peerPort } = this.cfg;
+    const host = podIp || (isIP(advertiseHost) !== 0 ? advertiseHost : '');
+    if (!host) return '';
+    return isIP(host) === 6 ? `[${host}]:${peerPort}` : `${host}:${peerPort}`;
   }
 
   async start(): Promise<void> {
@@ -142,6 +156,8 @@ export class KvNode {
         view: this.view,
         maxKeyBytes: cfg.maxKeyBytes,
         log,
+        // Before membership starts there is no member to re-address: its first list has the news.
+        onHello: (h) => this.membership?.announce(h.member, h.incarnation, h.address),
         legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
         digest: (keys) => this.digest(keys),
       }),
@@ -160,6 +176,7 @@ export class KvNode {
           new PeerConnection(name, address, {
             selfName: cfg.nodeName,
             selfIncarnation: this.incarnation,
+            selfAddress: this.announcedPeerAddress,
             credentials: security.peerClient,
             peerTimeoutMs: cfg.peerTimeoutMs,
             failureTimeoutMs: cfg.failureTimeoutMs,
@@ -398,7 +415,10 @@ export class KvNode {
       self: cfg.nodeName,
       incarnation: this.incarnation,
       members: (this.membership?.handles() ?? []).map((h) => {
-        const peer = this.membership.addressOf(h.name) ?? '';
+        // Itself at the address it announces (its pod IP, which a client
+        // given the headless Service also resolves), the others where this
+        // node reaches them.
+        const peer = (h.isSelf ? this.announcedPeerAddress : '') || (this.membership.addressOf(h.name) ?? '');
         const host = peer.slice(0, peer.lastIndexOf(':'));
         return {
           name: h.name,

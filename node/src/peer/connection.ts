@@ -50,6 +50,8 @@ export type PeerChange = 'up' | 'down' | 'restarted' | 'view';
 export interface PeerConnectionOptions {
   readonly selfName: string;
   readonly selfIncarnation: string;
+  /** Where this node's peer port is reachable now ('' = nothing to announce): see Hello.address. */
+  readonly selfAddress?: string;
   readonly credentials?: ChannelCredentials;
   readonly peerTimeoutMs: number;
   readonly failureTimeoutMs: number;
@@ -196,6 +198,7 @@ export class PeerConnection implements ReplicaHandle {
         view: '',
         handedOff: false,
         leaving: false,
+        address: this.opts.selfAddress ?? '',
       },
       ops: [],
     });

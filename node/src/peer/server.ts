@@ -27,6 +27,8 @@ export interface PeerServerDeps {
   readonly view: RingView;
   readonly maxKeyBytes: number;
   readonly log: Logger;
+  /** A peer that dialled this node introduced itself (its name, incarnation and where it is now). */
+  onHello(hello: Hello): void;
   /** Read-through as the key's primary (coalesced per key). */
   legacyFetch(key: string): Promise<PeerResult>;
   digest(keys: readonly string[]): DigestResponse;
@@ -79,11 +81,13 @@ class StreamHandler {
     const { view, selfName, replica } = this.deps;
     if (view.generation === this.toldGeneration) return undefined;
     this.toldGeneration = view.generation;
-    return { member: selfName, incarnation: replica.incarnation, ...view.status() };
+    // The dialling side announces its address; this side was reached, so it has nothing to add.
+    return { member: selfName, incarnation: replica.incarnation, ...view.status(), address: '' };
   }
 
   private onFrame(frame: PeerRequestFrame): void {
     const { replica, maxKeyBytes } = this.deps;
+    if (frame.hello !== undefined) this.deps.onHello(frame.hello);
     const results: PeerResult[] = [];
     for (const o of frame.ops) {
       if (o.kind !== PeerOpKind.PEER_OP_KIND_PING && (o.key.length === 0 || o.key.length > maxKeyBytes * 4)) {
