@@ -12,7 +12,7 @@ import {
   type ChannelCredentials,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { connected } from './connect.js';
+import { connected, neverSent } from './connect.js';
 import { Endpoints } from './endpoints.js';
 import { fromServiceError, type KvError } from './errors.js';
 import {
@@ -262,7 +262,7 @@ export class KvClient {
       const fn = (ch.kv as unknown as Record<KvMethod, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
       return await new Promise<ResponseOf<M>>((resolve, reject) => {
         fn.call(ch.kv, req, this.md, { deadline }, (err, res) => {
-          if (err) reject(fromServiceError(err, address));
+          if (err) reject(fromServiceError(err, address, neverSent(err)));
           else resolve(res);
         });
       });

@@ -38,6 +38,11 @@ import { httpServer } from './server/http.js';
 import { loadSecurity } from './server/security.js';
 import { MemoryStore } from './store/memory-store.js';
 
+/** A stopping node closes its client port once no client called for this long (clients back off 1 s after a refusal)... */
+const CLIENTS_AWAY_QUIET_MS = 300;
+/** ...or after this long at most, whatever clients do. */
+const CLIENTS_AWAY_MAX_MS = 3_000;
+
 export class KvNode {
   readonly incarnation = newIncarnation();
   readonly metrics: NodeMetrics;
@@ -281,6 +286,7 @@ export class KvNode {
     this.coordinator?.close();
     this.stopSignal.abort();
     if (this.gauges) clearInterval(this.gauges);
+    await this.untilClientsMovedAway(Math.min(CLIENTS_AWAY_MAX_MS, left() * 0.25));
     await shutdownGrpc(this.clientSrv, left() * 0.6);
     this.antiEntropy?.stop();
     await this.purge?.stop();
@@ -294,6 +300,26 @@ export class KvNode {
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.http?.closeAllConnections();
     this.log.info('node stopped');
+  }
+
+  /**
+   * While clients still send here, the client port stays open and refuses
+   * each call with SHUTTING_DOWN: a refusal at the door, which clients
+   * resend to another node (a write too) and take as a sign to route
+   * elsewhere. Closing the port at once instead makes a call that races
+   * with the close fail as "may have been received" (grpc-js retries it on
+   * a new connection, which is refused), and such a write cannot be resent.
+   * Returns once no call came for CLIENTS_AWAY_QUIET_MS, or after `boundMs`.
+   */
+  private async untilClientsMovedAway(boundMs: number): Promise<void> {
+    const start = performance.now();
+    const end = start + boundMs;
+    for (;;) {
+      const now = performance.now();
+      const last = Math.max(start, this.coordinator?.lastRefusalAt ?? start);
+      if (now - last >= CLIENTS_AWAY_QUIET_MS || now >= end) return;
+      await new Promise((r) => setTimeout(r, Math.min(50, end - now)));
+    }
   }
 
   private discovery(): Discovery {

@@ -126,6 +126,7 @@ export class Coordinator {
   private readonly readThroughs = new SingleFlight<string, PeerResult>();
   private readonly regressions: RegressionReporter;
   private closing = false;
+  private refusedAt: number | undefined;
 
   constructor(
     private readonly opts: CoordinatorOptions,
@@ -137,6 +138,17 @@ export class Coordinator {
   /** Refuse new work (SIGTERM, drain). In-flight requests finish. */
   close(): void {
     this.closing = true;
+  }
+
+  /** When (performance.now()) a call was last refused because this node is closing; undefined: none yet. */
+  get lastRefusalAt(): number | undefined {
+    return this.refusedAt;
+  }
+
+  private refuseIfClosing(): void {
+    if (!this.closing) return;
+    this.refusedAt = performance.now();
+    throw new ShuttingDownError('node is shutting down; retry on another node');
   }
 
   async set(key: string, value: Buffer, ttlMs: number, cond: WriteCondition = {}): Promise<number> {
@@ -153,7 +165,7 @@ export class Coordinator {
 
   async get(key: string): Promise<GetResult> {
     checkKey(this.opts.limits, key);
-    if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
+    this.refuseIfClosing();
     const prefs = this.deps.placement.preferenceList(key);
     // Captured before anything is read: a replica that restarts after this
     // point drops the read repair this request may send it.
@@ -230,7 +242,7 @@ export class Coordinator {
     ttlMs: number,
     cond: WriteCondition,
   ): Promise<number> {
-    if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
+    this.refuseIfClosing();
     const prefs = this.deps.placement.preferenceList(key);
     const W = this.opts.writeQuorum;
     let up = 0;
