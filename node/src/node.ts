@@ -251,6 +251,7 @@ export class KvNode {
       this.health,
     );
     serveAdmin(this.peerSrv, { metrics, log }, (req) => this.drain(req));
+    await this.peersConnected(cfg.failureTimeoutMs);
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
     this.health.setStatus('', 'SERVING');
     this.gauges = setInterval(() => {
@@ -300,6 +301,19 @@ export class KvNode {
     await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
     this.http?.closeAllConnections();
     this.log.info('node stopped');
+  }
+
+  /**
+   * Waits (at most `boundMs`) until the stream to every peer is up. A node
+   * that takes client calls before would refuse writes for too few replicas
+   * up (QUORUM_UNAVAILABLE: resent by clients, but a round trip lost) just
+   * after every restart; a peer that is really down is waited for only
+   * this long.
+   */
+  private async peersConnected(boundMs: number): Promise<void> {
+    const end = performance.now() + boundMs;
+    while (performance.now() < end && !this.membership.connections().every((c) => c.up))
+      await new Promise((r) => setTimeout(r, 20));
   }
 
   /**
