@@ -388,14 +388,17 @@ export class Coordinator {
   ): Promise<void> {
     const { hints } = this.deps;
     return new Promise<void>((resolve, reject) => {
+      // Why each replica that failed did, for the error (an operator reads it).
+      const why: string[] = [];
       const q = new QuorumCounter(need, targets.length, resolve, () =>
-        reject(new Error(`only ${q.ok} of ${need} required replicas acknowledged`)),
+        reject(new Error(`only ${q.ok} of ${need} required replicas acknowledged (${why.join('; ')})`)),
       );
       for (let i = 0; i < targets.length; i++) {
         const h = targets[i]!;
         const inc = incs[i]!;
         if (!h.up) {
           hints.add(h.name, w, inc);
+          why.push(`${h.name}: down`);
           q.failure();
           continue;
         }
@@ -406,10 +409,12 @@ export class Coordinator {
             if (r.status === PeerStatus.PEER_STATUS_NOT_OWNER) {
               if (refusals) refusals.notOwner++;
             } else if (r.status !== PeerStatus.PEER_STATUS_STALE_INCARNATION) hints.add(h.name, w, inc);
+            why.push(`${h.name}: ${PeerStatus[r.status] ?? r.status}${r.message ? ` ${r.message}` : ''}`);
             q.failure();
           },
-          () => {
+          (err: Error) => {
             hints.add(h.name, w, inc);
+            why.push(`${h.name}: ${err.message}`);
             q.failure();
           },
         );

@@ -126,7 +126,12 @@ export class Membership {
     const now = (this.opts.now ?? Date.now)();
     this.announced.set(name, { address, incarnation, confirmedAt: now });
     const known = this.addresses.get(name);
-    if (known === undefined || known === address) return;
+    if (known === undefined) return;
+    if (known === address) {
+      // Same place (a restart on the same IP): the stream to it need not wait out its backoff.
+      this.peers.get(name)?.reconnectNow();
+      return;
+    }
     this.opts.log.info({ peer: name, address, was: known, incarnation }, 'peer announced a new address');
     this.apply(this.lastFound, false);
   }

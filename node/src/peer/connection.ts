@@ -137,6 +137,19 @@ export class PeerConnection implements ReplicaHandle {
     );
   }
 
+  /**
+   * The peer just dialled this node (its Hello came in): it is listening
+   * again, so a stream waiting out its reconnect backoff (up to 2 s after a
+   * restart) opens now instead.
+   */
+  reconnectNow(): void {
+    if (this.closed || this.call !== undefined || this.reconnectTimer === undefined) return;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    this.reconnectDelay = 100;
+    this.open();
+  }
+
   /** Pending operations plus queued ones: the coordinator's view of this peer's backlog. */
   get inflight(): number {
     return this.pending.size + this.outbox.length;
@@ -242,7 +255,10 @@ export class PeerConnection implements ReplicaHandle {
     this.failAll(new PeerUnavailableError(`peer ${this.name} (${this.address}): ${err.message}`));
     this.setUp(false);
     if (this.closed) return;
-    this.reconnectTimer = setTimeout(() => this.open(), this.reconnectDelay);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.open();
+    }, this.reconnectDelay);
     this.reconnectTimer.unref();
     this.reconnectDelay = Math.min(2_000, this.reconnectDelay * 2);
   }

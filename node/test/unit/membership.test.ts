@@ -19,7 +19,9 @@ interface FakeConn {
   leaving: boolean;
   up: boolean;
   closed: boolean;
+  reconnects: number;
   close(): void;
+  reconnectNow(): void;
 }
 
 class ScriptedDiscovery implements Discovery {
@@ -53,7 +55,9 @@ async function start(
           leaving: false,
           up: false,
           closed: false,
+          reconnects: 0,
           close: () => (c.closed = true),
+          reconnectNow: () => c.reconnects++,
         };
         conns.push(c);
         // The ring stores connections as replica handles; membership itself
@@ -158,6 +162,12 @@ describe('membership', () => {
     // A late Hello of the previous incarnation changes nothing.
     m.announce('b', first, '10.0.0.2:50052');
     expect(m.addressOf('b')).toBe('10.0.0.9:50052');
+    expect(conns.filter((c) => c.name === 'b')).toHaveLength(2);
+
+    // b restarts again on the same IP and dials this node: the stream to it
+    // reconnects now rather than after its backoff.
+    m.announce('b', newIncarnation(t + 1), '10.0.0.9:50052');
+    expect(live('b').reconnects).toBe(1);
     expect(conns.filter((c) => c.name === 'b')).toHaveLength(2);
 
     // A member this node does not know is left to discovery.
