@@ -49,6 +49,8 @@ export class Membership {
   private readonly peers = new Map<string, PeerConnection>();
   private addresses: MemberMap = new Map();
   private readonly announced = new Map<string, Announcement>();
+  /** Members to connect to afresh at the next apply, even at the same address. */
+  private readonly redial = new Set<string>();
   /** When discovery last listed each member. */
   private readonly lastListed = new Map<string, number>();
   private lastFound: MemberMap = new Map();
@@ -128,11 +130,15 @@ export class Membership {
     const known = this.addresses.get(name);
     if (known === undefined) return;
     if (known === address) {
-      // Same place (a restart on the same IP): the stream to it need not wait out its backoff.
-      this.peers.get(name)?.reconnectNow();
-      return;
+      // Back at the same address (a restart on the same IP): a stream waiting
+      // out its reconnect backoff (up to 2 s) is replaced by a fresh one now.
+      // One already connecting is left alone: both sides dial each other at
+      // a restart, and replacing it would answer each Hello with another.
+      if (this.peers.get(name)?.backingOff !== true) return;
+      this.redial.add(name);
     }
-    this.opts.log.info({ peer: name, address, was: known, incarnation }, 'peer announced a new address');
+    if (known !== address)
+      this.opts.log.info({ peer: name, address, was: known, incarnation }, 'peer announced a new address');
     this.apply(this.lastFound, false);
   }
 
@@ -166,7 +172,7 @@ export class Membership {
     for (const [name, addr] of next) {
       if (name === self.name) continue;
       const cur = this.peers.get(name);
-      if (cur !== undefined && cur.address === addr) continue;
+      if (cur !== undefined && cur.address === addr && !this.redial.has(name)) continue;
       cur?.close();
       const conn = this.opts.connect(name, addr);
       // What the member announced belongs to the member, not the connection:
@@ -186,6 +192,7 @@ export class Membership {
         // list (what ClusterInfo reports) must.
         reconnected++;
       }
+    this.redial.clear();
     this.addresses = next;
     // A draining member is still connected (its handoff state matters) but
     // owns nothing.

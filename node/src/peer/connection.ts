@@ -35,6 +35,10 @@ export const PEER_CHANNEL_OPTIONS = {
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 2_000,
+  // A channel of its own per connection: a fresh connection to a restarted
+  // peer (membership.ts) must not inherit the reconnect backoff of a shared
+  // subchannel that kept failing while the peer was down.
+  'grpc.use_local_subchannel_pool': 1,
 };
 
 interface Pending {
@@ -137,17 +141,9 @@ export class PeerConnection implements ReplicaHandle {
     );
   }
 
-  /**
-   * The peer just dialled this node (its Hello came in): it is listening
-   * again, so a stream waiting out its reconnect backoff (up to 2 s after a
-   * restart) opens now instead.
-   */
-  reconnectNow(): void {
-    if (this.closed || this.call !== undefined || this.reconnectTimer === undefined) return;
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
-    this.reconnectDelay = 100;
-    this.open();
+  /** Between attempts: the last stream broke and the next one waits out the backoff. */
+  get backingOff(): boolean {
+    return this.call === undefined && !this.closed;
   }
 
   /** Pending operations plus queued ones: the coordinator's view of this peer's backlog. */
@@ -255,10 +251,7 @@ export class PeerConnection implements ReplicaHandle {
     this.failAll(new PeerUnavailableError(`peer ${this.name} (${this.address}): ${err.message}`));
     this.setUp(false);
     if (this.closed) return;
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      this.open();
-    }, this.reconnectDelay);
+    this.reconnectTimer = setTimeout(() => this.open(), this.reconnectDelay);
     this.reconnectTimer.unref();
     this.reconnectDelay = Math.min(2_000, this.reconnectDelay * 2);
   }

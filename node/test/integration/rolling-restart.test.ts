@@ -1,12 +1,13 @@
 // A rolling restart under load, as a Kubernetes rolling update or an
 // eviction of every pod does it on a real cluster (e2e scenarios 4 and 11),
 // here with three real node processes on loopback: each node in turn gets
-// SIGTERM, exits, and starts again; a ring-aware client keeps writing fresh
-// keys, overwriting hot keys and reading them. A planned restart fails no
+// SIGTERM, exits, and starts again (the next one once every node sees every
+// member up, as the operator paces a rollout); a ring-aware client keeps
+// writing fresh keys, overwriting hot keys and reading them. A planned restart fails no
 // operation (issue 15.2), no read goes back in time, and every acknowledged
 // write reads back afterwards.
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
-import { KvClient, KvError } from '@kvring/client';
+import { KvClient, KvError, MemberState } from '@kvring/client';
 import { startTestEnv, type TestEnv } from '../support/cluster.js';
 
 const WORKERS = 4;
@@ -22,6 +23,34 @@ beforeAll(async () => {
 afterAll(async () => {
   await env?.stop();
 }, 60_000);
+
+/** Waits (bounded) until every node's ClusterInfo shows each member up (or itself). */
+async function everyMemberUp(
+  client: KvClient,
+  addresses: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let last = '';
+  while (performance.now() < deadline) {
+    const views = await Promise.all(
+      addresses.map((a) => client.clusterInfo(a).catch((e: Error) => e.message)),
+    );
+    const down = views.flatMap((v) =>
+      typeof v === 'string'
+        ? [v]
+        : v.members
+            .filter(
+              (m) => m.state !== MemberState.MEMBER_STATE_UP && m.state !== MemberState.MEMBER_STATE_SELF,
+            )
+            .map((m) => `${v.self} sees ${m.name} ${MemberState[m.state]}`),
+    );
+    if (down.length === 0) return;
+    last = down.join('; ');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`not every member up within ${timeoutMs} ms: ${last}`);
+}
 
 it('restarts every node in turn under load with no failed operation and no stale read', async () => {
   const client = new KvClient(env.cluster.clientAddresses, { timeoutMs: 5_000 });
@@ -80,7 +109,13 @@ it('restarts every node in turn under load with no failed operation and no stale
       const t0 = performance.now();
       const code = await node.stop(20_000);
       await node.startReady(60_000);
-      restarts.push(`${node.name} exit ${code}, back in ${Math.round(performance.now() - t0)} ms`);
+      const ready = performance.now();
+      // Paced as the operator paces a rollout (reconcile/rollout.ts
+      // ringSettled): the next node goes once every node sees every owner up.
+      await everyMemberUp(client, env.cluster.clientAddresses, 30_000);
+      restarts.push(
+        `${node.name} exit ${code}, Ready in ${Math.round(ready - t0)} ms, seen up by every node ${Math.round(performance.now() - ready)} ms later`,
+      );
     }
     const after = ops;
     while (ops < after + 200) await new Promise((r) => setTimeout(r, 50));

@@ -18,10 +18,9 @@ interface FakeConn {
   readonly address: string;
   leaving: boolean;
   up: boolean;
+  backingOff: boolean;
   closed: boolean;
-  reconnects: number;
   close(): void;
-  reconnectNow(): void;
 }
 
 class ScriptedDiscovery implements Discovery {
@@ -54,10 +53,9 @@ async function start(
           address,
           leaving: false,
           up: false,
+          backingOff: false,
           closed: false,
-          reconnects: 0,
           close: () => (c.closed = true),
-          reconnectNow: () => c.reconnects++,
         };
         conns.push(c);
         // The ring stores connections as replica handles; membership itself
@@ -164,11 +162,17 @@ describe('membership', () => {
     expect(m.addressOf('b')).toBe('10.0.0.9:50052');
     expect(conns.filter((c) => c.name === 'b')).toHaveLength(2);
 
-    // b restarts again on the same IP and dials this node: the stream to it
-    // reconnects now rather than after its backoff.
+    // b restarts again on the same IP and dials this node while the stream to
+    // it is down: a fresh stream now, rather than one waiting out its backoff.
+    live('b').up = false;
+    live('b').backingOff = true;
     m.announce('b', newIncarnation(t + 1), '10.0.0.9:50052');
-    expect(live('b').reconnects).toBe(1);
-    expect(conns.filter((c) => c.name === 'b')).toHaveLength(2);
+    expect(conns.filter((c) => c.name === 'b')).toHaveLength(3);
+    expect(live('b').address).toBe('10.0.0.9:50052');
+    // The fresh stream is still connecting (not up, not backing off): another Hello leaves it be.
+    m.announce('b', newIncarnation(t + 1), '10.0.0.9:50052');
+    expect(conns.filter((c) => c.name === 'b')).toHaveLength(3);
+    live('b').up = true;
 
     // A member this node does not know is left to discovery.
     m.announce('e', second, '10.0.0.5:50052');
