@@ -64,6 +64,8 @@ export class KvNode {
   private http: HttpServer | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private draining = false;
+  /** The client port is bound: set at the end of start(). */
+  private serving = false;
   private stopping: Promise<void> | undefined;
   /** Aborted as the node stops: open Pipeline streams close once their operations are answered. */
   private readonly stopSignal = new AbortController();
@@ -254,6 +256,7 @@ export class KvNode {
     await this.peersConnected(cfg.failureTimeoutMs);
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
     this.health.setStatus('', 'SERVING');
+    this.serving = true;
     this.gauges = setInterval(() => {
       // Expired entries are never served; the sweep only returns their memory sooner.
       this.store.sweep(1000);
@@ -442,7 +445,8 @@ export class KvNode {
 
   private notReadyReason(): string | undefined {
     if (this.stopping) return 'shutting down';
-    if (!this.membership || !this.clientSrv) return 'starting';
+    // Ready only once the client port is bound, which waits for the peer streams (peersConnected).
+    if (!this.serving) return 'starting';
     if (!this.pg.reachable) return 'PostgreSQL unreachable';
     return undefined;
   }
