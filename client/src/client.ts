@@ -12,7 +12,7 @@ import {
   type ChannelCredentials,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { connected } from './connect.js';
+import { connected, neverSent } from './connect.js';
 import { Endpoints } from './endpoints.js';
 import { fromServiceError, type KvError } from './errors.js';
 import {
@@ -59,7 +59,13 @@ export interface ClientOptions {
   readonly ringCheckIntervalMs?: number;
   /** How long a failing address is avoided at first; doubles per consecutive failure (default 1 s). */
   readonly downBackoffMs?: number;
-  /** How long a call waits for a connection before trying another node (default 3 s). */
+  /**
+   * How long a call waits for a connection before trying another node
+   * (default 1 s; the last node a call can try gets what is left of its
+   * deadline). A pod that was deleted leaves an address nothing answers
+   * for: the connection attempt hangs until the host gives up (about 3 s
+   * on a Linux bridge), which must not cost the whole call.
+   */
   readonly connectTimeoutMs?: number;
 }
 
@@ -172,7 +178,7 @@ export class KvClient {
   /** One node's view: the node at `address` (no failover), or any node. */
   async clusterInfo(address?: string): Promise<ClusterInfoResponse> {
     if (address !== undefined)
-      return this.callOnce(address, 'clusterInfo', {}, Date.now() + this.timeoutMs());
+      return this.callOnce(address, 'clusterInfo', {}, Date.now() + this.timeoutMs(), this.md, true);
     return this.call('clusterInfo', {}, undefined);
   }
 
@@ -235,10 +241,11 @@ export class KvClient {
     const deadline = Date.now() + this.timeoutMs();
     await this.router.ready();
     let last: KvError | undefined;
-    for (const address of this.router.plan(key)) {
+    const plan = this.router.plan(key);
+    for (const [i, address] of plan.entries()) {
       if (last !== undefined && Date.now() >= deadline) break;
       try {
-        const res = await this.callOnce(address, method, req, deadline, md);
+        const res = await this.callOnce(address, method, req, deadline, md, i === plan.length - 1);
         this.router.succeeded(address);
         return res;
       } catch (err) {
@@ -263,17 +270,20 @@ export class KvClient {
     req: RequestOf<M>,
     deadline: number,
     md: Metadata = this.md,
+    lastChoice = false,
   ): Promise<ResponseOf<M>> {
     const ch: Channel = this.pool.acquire(address);
     try {
-      const connectBy = Math.min(deadline, Date.now() + (this.opts.connectTimeoutMs ?? 3000));
+      const connectBy = lastChoice
+        ? deadline
+        : Math.min(deadline, Date.now() + (this.opts.connectTimeoutMs ?? 1000));
       await connected(ch.kv, address, connectBy);
       // The generated client's methods, looked up by name (the method is
       // called with its client as `this`).
       const fn = (ch.kv as unknown as Record<KvMethod, Unary<RequestOf<M>, ResponseOf<M>>>)[method];
       return await new Promise<ResponseOf<M>>((resolve, reject) => {
         fn.call(ch.kv, req, md, { deadline }, (err, res) => {
-          if (err) reject(fromServiceError(err, address));
+          if (err) reject(fromServiceError(err, address, neverSent(err)));
           else resolve(res);
         });
       });

@@ -5,8 +5,8 @@
 // told apart only by message text. So the client waits for the channel to
 // be READY before it starts a call: a node it cannot connect to fails here,
 // provably before anything was sent, and any failure after this point is
-// treated as "may have been received".
-import { connectivityState, status, type Client } from '@grpc/grpc-js';
+// treated as "may have been received" -- with one exception, neverSent().
+import { connectivityState, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { KvError } from './errors.js';
 
 /** Resolves once `client`'s channel is READY; rejects with a not-sent KvError when it cannot connect. */
@@ -34,4 +34,17 @@ function notConnected(address: string, why: string): KvError {
     {},
     true,
   );
+}
+
+/**
+ * A call that failed after connected() but provably never reached a node:
+ * the node closed its connection (a stopping node's GOAWAY) just as the
+ * call started; HTTP/2 guarantees a stream refused so was not processed,
+ * grpc-js then retries it transparently on a new connection, and when none
+ * can be made its picker fails the call with "No connection established"
+ * (grpc-js 1.x: picker.js, load-balancer-pick-first.js). A call that was
+ * processed and then lost its connection ends with another message.
+ */
+export function neverSent(err: ServiceError): boolean {
+  return err.code === status.UNAVAILABLE && /^(\w+: )?No connection established/.test(err.details);
 }

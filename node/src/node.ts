@@ -1,7 +1,7 @@
 // A kvring node: wires the store, PostgreSQL, the legacy client, membership,
 // the coordinator, the background loops and the three ports, and shuts them
 // down in the right order on SIGTERM.
-import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -21,6 +21,7 @@ import { Handoff } from './cluster/handoff.js';
 import { hotKeys } from './cluster/hot-keys.js';
 import { HintReplayer } from './cluster/hint-replayer.js';
 import { Hints } from './cluster/hints.js';
+import { newIncarnation } from './cluster/incarnation.js';
 import { LocalHandle } from './cluster/local-handle.js';
 import { LocalReplica } from './cluster/local-replica.js';
 import { Membership } from './cluster/membership.js';
@@ -40,8 +41,13 @@ import { httpServer } from './server/http.js';
 import { loadSecurity, type Security } from './server/security.js';
 import { MemoryStore } from './store/memory-store.js';
 
+/** A stopping node closes its client port once no client called for this long (clients back off 1 s after a refusal)... */
+const CLIENTS_AWAY_QUIET_MS = 300;
+/** ...or after this long at most, whatever clients do. */
+const CLIENTS_AWAY_MAX_MS = 3_000;
+
 export class KvNode {
-  readonly incarnation = `${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
+  readonly incarnation = newIncarnation();
   readonly metrics: NodeMetrics;
   readonly store: MemoryStore;
   readonly hints: Hints;
@@ -66,6 +72,8 @@ export class KvNode {
   private security: Security | undefined;
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING' });
   private draining = false;
+  /** The client port is bound: set at the end of start(). */
+  private serving = false;
   private stopping: Promise<void> | undefined;
   /** Aborted as the node stops: open Pipeline streams close once their operations are answered. */
   private readonly stopSignal = new AbortController();
@@ -98,6 +106,19 @@ export class KvNode {
 
   get peerAddress(): string {
     return `${this.cfg.advertiseHost}:${this.cfg.peerPort}`;
+  }
+
+  /**
+   * Where this process's peer port is reachable right now, announced in the
+   * Hello of every stream it dials: the pod IP (KVRING_POD_IP), else the
+   * advertise host when it is an IP address; '' announces nothing (a DNS
+   * name would say no more than discovery does).
+   */
+  get announcedPeerAddress(): string {
+    const { podIp, advertiseHost, peerPort } = this.cfg;
+    const host = podIp || (isIP(advertiseHost) !== 0 ? advertiseHost : '');
+    if (!host) return '';
+    return isIP(host) === 6 ? `[${host}]:${peerPort}` : `${host}:${peerPort}`;
   }
 
   async start(): Promise<void> {
@@ -154,6 +175,8 @@ export class KvNode {
         view: this.view,
         maxKeyBytes: cfg.maxKeyBytes,
         log,
+        // Before membership starts there is no member to re-address: its first list has the news.
+        onHello: (h) => this.membership?.announce(h.member, h.incarnation, h.address),
         legacyFetch: (key) => this.coordinator.readThroughAsPrimary(key),
         digest: (keys) => this.digest(keys),
         onPeerHello: (member) => {
@@ -178,6 +201,7 @@ export class KvNode {
           new PeerConnection(name, address, {
             selfName: cfg.nodeName,
             selfIncarnation: this.incarnation,
+            selfAddress: this.announcedPeerAddress,
             credentials: security.peerClient,
             peerTimeoutMs: cfg.peerTimeoutMs,
             failureTimeoutMs: cfg.failureTimeoutMs,
@@ -248,10 +272,12 @@ export class KvNode {
       this.health,
     );
     serveAdmin(this.peerSrv, { metrics, log }, (req) => this.drain(req));
+    await this.peersConnected(cfg.failureTimeoutMs);
     await bind(this.clientSrv, `${cfg.host}:${cfg.clientPort}`, security.clientServer);
     void warming.then(() => {
       if (!this.stopping) this.health.setStatus('', 'SERVING');
     });
+    this.serving = true;
     this.gauges = setInterval(() => {
       // Expired entries are never served; the sweep only returns their memory sooner.
       this.store.sweep(1000);
@@ -285,6 +311,7 @@ export class KvNode {
     this.coordinator?.close();
     this.stopSignal.abort();
     if (this.gauges) clearInterval(this.gauges);
+    await this.untilClientsMovedAway(Math.min(CLIENTS_AWAY_MAX_MS, left() * 0.25));
     await shutdownGrpc(this.clientSrv, left() * 0.6);
     this.antiEntropy?.stop();
     await this.purge?.stop();
@@ -322,6 +349,39 @@ export class KvNode {
       },
     );
     return this.warmup.run();
+  }
+
+  /**
+   * Waits (at most `boundMs`) until the stream to every peer is up. A node
+   * that takes client calls before would refuse writes for too few replicas
+   * up (QUORUM_UNAVAILABLE: resent by clients, but a round trip lost) just
+   * after every restart; a peer that is really down is waited for only
+   * this long.
+   */
+  private async peersConnected(boundMs: number): Promise<void> {
+    const end = performance.now() + boundMs;
+    while (performance.now() < end && !this.membership.connections().every((c) => c.up))
+      await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * While clients still send here, the client port stays open and refuses
+   * each call with SHUTTING_DOWN: a refusal at the door, which clients
+   * resend to another node (a write too) and take as a sign to route
+   * elsewhere. Closing the port at once instead makes a call that races
+   * with the close fail as "may have been received" (grpc-js retries it on
+   * a new connection, which is refused), and such a write cannot be resent.
+   * Returns once no call came for CLIENTS_AWAY_QUIET_MS, or after `boundMs`.
+   */
+  private async untilClientsMovedAway(boundMs: number): Promise<void> {
+    const start = performance.now();
+    const end = start + boundMs;
+    for (;;) {
+      const now = performance.now();
+      const last = Math.max(start, this.coordinator?.lastRefusalAt ?? start);
+      if (now - last >= CLIENTS_AWAY_QUIET_MS || now >= end) return;
+      await new Promise((r) => setTimeout(r, Math.min(50, end - now)));
+    }
   }
 
   private discovery(): Discovery {
@@ -431,7 +491,8 @@ export class KvNode {
 
   private notReadyReason(): string | undefined {
     if (this.stopping) return 'shutting down';
-    if (!this.membership || !this.clientSrv) return 'starting';
+    // Ready only once the client port is bound, which waits for the peer streams (peersConnected).
+    if (!this.serving) return 'starting';
     if (!this.pg.reachable) return 'PostgreSQL unreachable';
     if (this.warmup !== undefined && this.warmup.report === undefined) return this.warmup.progress();
     return undefined;
@@ -445,7 +506,10 @@ export class KvNode {
       self: cfg.nodeName,
       incarnation: this.incarnation,
       members: (this.membership?.handles() ?? []).map((h) => {
-        const peer = this.membership.addressOf(h.name) ?? '';
+        // Itself at the address it announces (its pod IP, which a client
+        // given the headless Service also resolves), the others where this
+        // node reaches them.
+        const peer = (h.isSelf ? this.announcedPeerAddress : '') || (this.membership.addressOf(h.name) ?? '');
         const host = peer.slice(0, peer.lastIndexOf(':'));
         return {
           name: h.name,

@@ -6,7 +6,7 @@
 // node. One module, so the transport can change without touching the
 // reconciler. It uses the client package (@kvring/client).
 import { credentials as grpcCredentials } from '@grpc/grpc-js';
-import { AdminClient, KvClient } from '@kvring/client';
+import { AdminClient, KvClient, MemberState } from '@kvring/client';
 import type { NodeInfo } from './reconcile/node-report.js';
 
 export interface NodeConnection {
@@ -65,6 +65,9 @@ class GrpcNodeConnection implements NodeConnection {
     return {
       ringHash: r.ringHash,
       members: r.members.map((m) => m.name),
+      ownersDown: r.members
+        .filter((m) => m.ownership > 0 && m.state === MemberState.MEMBER_STATE_DOWN)
+        .map((m) => m.name),
       postgresReachable: r.postgresReachable,
       legacyApiReachable: r.legacyApiReachable,
       draining: r.draining,

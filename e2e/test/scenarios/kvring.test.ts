@@ -5,9 +5,10 @@ import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { helm, DEMO_NS, OPERATOR_NS, RELEASE } from '../support/kvring.js';
 import { scenarioContext, type ScenarioContext } from './context.js';
 import { badSpecScenario } from './bad-specs.js';
-import { chaosScenario } from './chaos.js';
+import { chaosScenario, slowChaosScenario } from './chaos.js';
 import { chaosMeshScenario } from './chaos-mesh.js';
 import { deleteScenario } from './delete.js';
+import { evictScenario } from './evict.js';
 import { failoverScenario } from './failover.js';
 import { installScenario } from './install.js';
 import { monitoringScenario } from './monitoring.js';
@@ -45,9 +46,14 @@ afterAll(async () => {
 // (against a cluster the earlier ones left, with KVRING_E2E_KEEP_NAMESPACES=1).
 const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['1. helm install, demo bundle, Ready KVCluster serving reads and writes', installScenario],
-  ['2. pod-kill chaos under load: no acknowledged write lost, Ready again', chaosScenario],
+  ['2. pod-kill every 5 s under load: no acknowledged write lost, no stale read, Ready again', chaosScenario],
   ['3. scale to 5 and back to 3: ring converged, data readable, leaving pods drained', scaleScenario],
   ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
+  [
+    '10. pod-kill every 15 s under load: no acknowledged write lost, no stale read, Ready again',
+    slowChaosScenario,
+  ],
+  ['11. every pod evicted through the Eviction API under the PDB, under load', evictScenario],
   ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
   [
     '6. operator failover (leader deleted, then frozen until its Lease expires): the standby takes over and reconciles',

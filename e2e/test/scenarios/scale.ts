@@ -1,7 +1,8 @@
 // Scenario 3: `kubectl scale kvc/demo --replicas=5`, then back to 3. The ring
 // converges on 5 then 3 members (status and every node), data written before
-// stays readable throughout (a reader runs during the scale-down), and the
-// leaving pods are drained before they go (events).
+// stays readable throughout, a load runs through the headless Service during
+// both (figures and checks: disruption.ts), and the leaving pods are drained
+// before they go (events).
 import { expect } from '@jest/globals';
 import { eventually } from '@kvring/control-plane';
 import { podReady } from '../support/kubectl.js';
@@ -17,8 +18,9 @@ import {
   script,
 } from '../support/kvring.js';
 import type { ScenarioContext } from './context.js';
+import { HEADLESS, underLoad } from './disruption.js';
 
-const SEED_ADDRESSES = [SERVICE_ADDRESS];
+const SEED_ADDRESSES = HEADLESS;
 
 export async function scaleScenario(c: ScenarioContext): Promise<void> {
   const { demo } = c;
@@ -34,32 +36,15 @@ export async function scaleScenario(c: ScenarioContext): Promise<void> {
   expect(seeded.length).toBeGreaterThan(0);
   r(`seeded ${seeded.length} keys`);
 
-  const up = await scaleTo(c, 5);
-  r(`scale to 5: Ready with RingConverged and 5 ring members in ${(up / 1000).toFixed(1)} s`);
-  await expectReadable(c, prefix, seeded, 'after scaling to 5');
-
-  // Scale down with a reader and writer running, bounded to 40 s.
-  const load = script(
-    demo,
-    loadScript({
-      addresses: SEED_ADDRESSES,
-      prefix: `${prefix}:during`,
-      durationMs: 40_000,
-      workers: 2,
-      timeoutMs: 3000,
-    }),
-    120_000,
-  );
-  const down = await scaleTo(c, 3);
-  const during = JSON.parse((await load).stdout) as LoadResult;
-  r(`scale to 3: Ready with RingConverged and 3 ring members in ${(down / 1000).toFixed(1)} s`);
-  r(
-    `during the scale-down: ${during.writes} writes, ${during.acked.length} acknowledged, ${during.writeErrors} failed (${during.firstErrors[0] ?? 'none'}), ${during.reads} reads, ` +
-      `${during.readOk} ok, ${during.readWrong} wrong, ${during.readErrors} errors`,
-  );
-  expect(during.readWrong).toBe(0);
+  // 3 -> 5 -> 3 under one load through the headless Service (figures: disruption.ts).
+  await underLoad(c, { label: '3 scale', loadMs: 100_000, workers: 2, floorPct: 90 }, async () => {
+    const up = await scaleTo(c, 5);
+    r(`scale to 5: Ready with RingConverged and 5 ring members in ${(up / 1000).toFixed(1)} s`);
+    await expectReadable(c, prefix, seeded, 'after scaling to 5');
+    const down = await scaleTo(c, 3);
+    r(`scale to 3: Ready with RingConverged and 3 ring members in ${(down / 1000).toFixed(1)} s`);
+  });
   await expectReadable(c, prefix, seeded, 'after scaling back to 3');
-  await expectReadable(c, `${prefix}:during`, during.acked, 'written during the scale-down');
 
   const evs = await events(demo, 'KVCluster', 'demo');
   const drains = evs.filter((e) => /^Drain/.test(e.reason));
@@ -114,7 +99,7 @@ async function expectReadable(
 ): Promise<void> {
   const v = await c.demo.exec('e2e-client', ['true']); // the client pod is still there
   expect(v.code).toBe(0);
-  const out = await script(c.demo, verifyScript([SERVICE_ADDRESS], prefix, acked), 120_000);
+  const out = await script(c.demo, verifyScript(HEADLESS, prefix, acked), 120_000);
   const ver = JSON.parse(out.stdout) as VerifyResult;
   c.report(
     '3 scale',

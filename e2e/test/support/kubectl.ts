@@ -66,7 +66,7 @@ export interface PodView {
   status: {
     phase?: string;
     podIP?: string;
-    conditions?: { type: string; status: string }[];
+    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
     containerStatuses?: { ready: boolean; restartCount: number; state?: Record<string, unknown> }[];
   };
 }

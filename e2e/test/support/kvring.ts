@@ -69,6 +69,9 @@ export function podAddress(name: string): string {
 
 export const SERVICE_ADDRESS = `demo.${DEMO_NS}.svc:${CLIENT_PORT}`;
 
+/** The headless Service: the Kubernetes-aware client resolves every pod behind it. */
+export const HEADLESS_ADDRESS = `demo-peers.${DEMO_NS}.svc:${CLIENT_PORT}`;
+
 /** The kvring CLI in the client pod. */
 export function cli(k: Kubectl, addr: string, args: readonly string[], timeoutMs = 30_000) {
   return k.exec(CLIENT_POD, ['node', CLI, '--addr', addr, '--timeout', '5s', ...args], { timeoutMs });

@@ -130,6 +130,7 @@ export class Coordinator {
   private readonly readThroughSlots: FlightSlots = new Map();
   private readonly regressions: RegressionReporter;
   private closing = false;
+  private refusedAt: number | undefined;
 
   constructor(
     private readonly opts: CoordinatorOptions,
@@ -141,6 +142,17 @@ export class Coordinator {
   /** Refuse new work (SIGTERM, drain). In-flight requests finish. */
   close(): void {
     this.closing = true;
+  }
+
+  /** When (performance.now()) a call was last refused because this node is closing; undefined: none yet. */
+  get lastRefusalAt(): number | undefined {
+    return this.refusedAt;
+  }
+
+  private refuseIfClosing(): void {
+    if (!this.closing) return;
+    this.refusedAt = performance.now();
+    throw new ShuttingDownError('node is shutting down; retry on another node');
   }
 
   async set(key: string, value: Buffer, ttlMs: number, cond: WriteCondition = {}): Promise<number> {
@@ -157,7 +169,7 @@ export class Coordinator {
 
   async get(key: string): Promise<GetResult> {
     checkKey(this.opts.limits, key);
-    if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
+    this.refuseIfClosing();
     const prefs = this.deps.placement.preferenceList(key);
     // Captured before anything is read: a replica that restarts after this
     // point drops the read repair this request may send it.
@@ -241,7 +253,7 @@ export class Coordinator {
     ttlMs: number,
     cond: WriteCondition,
   ): Promise<number> {
-    if (this.closing) throw new ShuttingDownError('node is shutting down; retry on another node');
+    this.refuseIfClosing();
     const prefs = this.deps.placement.preferenceList(key);
     const W = this.opts.writeQuorum;
     let up = 0;
@@ -389,14 +401,17 @@ export class Coordinator {
   ): Promise<void> {
     const { hints } = this.deps;
     return new Promise<void>((resolve, reject) => {
+      // Why each replica that failed did, for the error (an operator reads it).
+      const why: string[] = [];
       const q = new QuorumCounter(need, targets.length, resolve, () =>
-        reject(new Error(`only ${q.ok} of ${need} required replicas acknowledged`)),
+        reject(new Error(`only ${q.ok} of ${need} required replicas acknowledged (${why.join('; ')})`)),
       );
       for (let i = 0; i < targets.length; i++) {
         const h = targets[i]!;
         const inc = incs[i]!;
         if (!h.up) {
           hints.add(h.name, w, inc);
+          why.push(`${h.name}: down`);
           q.failure();
           continue;
         }
@@ -407,10 +422,12 @@ export class Coordinator {
             if (r.status === PeerStatus.PEER_STATUS_NOT_OWNER) {
               if (refusals) refusals.notOwner++;
             } else if (r.status !== PeerStatus.PEER_STATUS_STALE_INCARNATION) hints.add(h.name, w, inc);
+            why.push(`${h.name}: ${PeerStatus[r.status] ?? r.status}${r.message ? ` ${r.message}` : ''}`);
             q.failure();
           },
-          () => {
+          (err: Error) => {
             hints.add(h.name, w, inc);
+            why.push(`${h.name}: ${err.message}`);
             q.failure();
           },
         );

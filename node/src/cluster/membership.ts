@@ -4,11 +4,17 @@
 // member missing from discovery stays a member for a hold-down period (a
 // deleted pod has no DNS record until its replacement has an IP: that is a
 // transient failure, not a scale event); a member that announces it is
-// draining (ring-view.ts) leaves the ring at once.
+// draining (ring-view.ts) leaves the ring at once. A member that dials this
+// node announces where it is now (Hello.address, its pod IP): that address
+// is preferred to discovery's, whose DNS caches keep a restarted pod's old
+// IP for up to their TTL, and only a newer incarnation's announcement
+// replaces it; discovery's answer counts again only once the announced
+// address has been unreachable for the hold-down.
 import type { Logger } from '../log.js';
 import type { NodeMetrics } from '../metrics.js';
 import { Ring } from '@kvring/client/ring';
 import type { Discovery, MemberMap } from './discovery.js';
+import { compareIncarnations } from './incarnation.js';
 import type { LocalHandle } from './local-handle.js';
 import { RingPlacement } from './placement.js';
 import type { ReplicaHandle } from './replica.js';
@@ -31,10 +37,20 @@ export interface MembershipOptions {
   readonly metrics: NodeMetrics;
 }
 
+/** Where a member said it is, which of its incarnations said so, and when it was last reached there. */
+interface Announcement {
+  readonly address: string;
+  readonly incarnation: string;
+  confirmedAt: number;
+}
+
 export class Membership {
   readonly placement: RingPlacement;
   private readonly peers = new Map<string, PeerConnection>();
   private addresses: MemberMap = new Map();
+  private readonly announced = new Map<string, Announcement>();
+  /** Members to connect to afresh at the next apply, even at the same address. */
+  private readonly redial = new Set<string>();
   /** When discovery last listed each member. */
   private readonly lastListed = new Map<string, number>();
   private lastFound: MemberMap = new Map();
@@ -99,6 +115,33 @@ export class Membership {
     return this.inflight;
   }
 
+  /**
+   * A member dialled this node and said where it is now (its Hello). A
+   * member this node knows is reconnected there at once, unless an
+   * announcement from a newer incarnation of it came first; an unknown name
+   * is left to discovery (a Hello alone makes no member).
+   */
+  announce(name: string, incarnation: string, address: string): void {
+    if (!address || name === this.opts.self.name) return;
+    const cur = this.announced.get(name);
+    if (cur !== undefined && compareIncarnations(incarnation, cur.incarnation) < 0) return;
+    const now = (this.opts.now ?? Date.now)();
+    this.announced.set(name, { address, incarnation, confirmedAt: now });
+    const known = this.addresses.get(name);
+    if (known === undefined) return;
+    if (known === address) {
+      // Back at the same address (a restart on the same IP): a stream waiting
+      // out its reconnect backoff (up to 2 s) is replaced by a fresh one now.
+      // One already connecting is left alone: both sides dial each other at
+      // a restart, and replacing it would answer each Hello with another.
+      if (this.peers.get(name)?.backingOff !== true) return;
+      this.redial.add(name);
+    }
+    if (known !== address)
+      this.opts.log.info({ peer: name, address, was: known, incarnation }, 'peer announced a new address');
+    this.apply(this.lastFound, false);
+  }
+
   /** Applies the last list again: a peer told that it drains, or stopped draining. */
   reapply(): void {
     this.apply(this.lastFound, false);
@@ -121,6 +164,7 @@ export class Membership {
     for (const [name, addr] of this.addresses)
       if (!next.has(name) && now - (this.lastListed.get(name) ?? 0) < this.opts.holdDownMs)
         next.set(name, addr);
+    this.preferAnnounced(next, now);
     // DNS may lag behind this pod's own start; a node always counts itself.
     next.set(self.name, this.opts.selfPeerAddress);
     for (const name of this.lastListed.keys()) if (!next.has(name)) this.lastListed.delete(name);
@@ -128,7 +172,7 @@ export class Membership {
     for (const [name, addr] of next) {
       if (name === self.name) continue;
       const cur = this.peers.get(name);
-      if (cur !== undefined && cur.address === addr) continue;
+      if (cur !== undefined && cur.address === addr && !this.redial.has(name)) continue;
       cur?.close();
       const conn = this.opts.connect(name, addr);
       // What the member announced belongs to the member, not the connection:
@@ -148,6 +192,7 @@ export class Membership {
         // list (what ClusterInfo reports) must.
         reconnected++;
       }
+    this.redial.clear();
     this.addresses = next;
     // A draining member is still connected (its handoff state matters) but
     // owns nothing.
@@ -170,6 +215,26 @@ export class Membership {
       log.info({ members: ring.members, ring: ring.ringHash }, 'ring changed');
       this.opts.onRingChange(ring, old);
     } else log.info({ members: ring.members, ring: ring.ringHash }, 'ring built');
+  }
+
+  /**
+   * Members' announced addresses over discovery's: an announcement holds
+   * while the member is reachable there, and for the hold-down after it was
+   * last reached (long enough for DNS caches to learn the new address), so a
+   * stale DNS answer cannot move a member back to the IP of a pod that is
+   * gone. A member that left the list forgets its announcement.
+   */
+  private preferAnnounced(next: Map<string, string>, now: number): void {
+    for (const [name, a] of this.announced) {
+      const listed = next.get(name);
+      const conn = this.peers.get(name);
+      if (conn !== undefined && conn.up && conn.address === a.address) a.confirmedAt = now;
+      if (listed === undefined || (listed !== a.address && now - a.confirmedAt > this.opts.holdDownMs)) {
+        this.announced.delete(name);
+        continue;
+      }
+      next.set(name, a.address);
+    }
   }
 
   /** The connected peers, for the settle check (every one must report the view). */

@@ -41,6 +41,13 @@ export const SETTINGS = [
     help: 'address other members and clients use to reach this node (default: KVRING_HOST, or the hostname when that is 0.0.0.0)',
   },
   {
+    key: 'podIp',
+    env: 'KVRING_POD_IP',
+    kind: 'string',
+    default: '',
+    help: "this pod's IP (the downward API's status.podIP): announced to peers when this node dials them, so a restarted pod is reached at its new IP at once, whatever DNS caches say (default: the advertise host when it is an IP address, else nothing is announced)",
+  },
+  {
     key: 'clientPort',
     env: 'KVRING_CLIENT_PORT',
     kind: 'int',

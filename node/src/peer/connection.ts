@@ -41,6 +41,10 @@ export const PEER_CHANNEL_OPTIONS = {
   'grpc.max_reconnect_backoff_ms': 2_000,
   // Not served; its per-stream bookkeeping is work for nothing.
   'grpc.enable_channelz': 0,
+  // A channel of its own per connection: a fresh connection to a restarted
+  // peer (membership.ts) must not inherit the reconnect backoff of a shared
+  // subchannel that kept failing while the peer was down.
+  'grpc.use_local_subchannel_pool': 1,
 };
 
 interface Pending {
@@ -56,6 +60,8 @@ export type PeerChange = 'up' | 'down' | 'restarted' | 'view';
 export interface PeerConnectionOptions {
   readonly selfName: string;
   readonly selfIncarnation: string;
+  /** Where this node's peer port is reachable now ('' = nothing to announce): see Hello.address. */
+  readonly selfAddress?: string;
   readonly credentials?: ChannelCredentials;
   readonly peerTimeoutMs: number;
   readonly failureTimeoutMs: number;
@@ -150,6 +156,11 @@ export class PeerConnection implements ReplicaHandle {
     });
   }
 
+  /** Between attempts: the last stream broke and the next one waits out the backoff. */
+  get backingOff(): boolean {
+    return this.call === undefined && !this.closed;
+  }
+
   /** Pending operations plus queued ones: the coordinator's view of this peer's backlog. */
   get inflight(): number {
     return this.pending.size + this.outbox.length;
@@ -230,6 +241,7 @@ export class PeerConnection implements ReplicaHandle {
         view: '',
         handedOff: false,
         leaving: false,
+        address: this.opts.selfAddress ?? '',
       },
       ops: [],
     });

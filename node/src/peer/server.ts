@@ -40,6 +40,8 @@ export interface PeerServerDeps {
   readonly view: RingView;
   readonly maxKeyBytes: number;
   readonly log: Logger;
+  /** A peer that dialled this node introduced itself (its name, incarnation and where it is now). */
+  onHello(hello: Hello): void;
   /** Read-through as the key's primary (coalesced per key). */
   legacyFetch(key: string): Promise<PeerResult>;
   digest(keys: readonly string[]): DigestResponse;
@@ -99,11 +101,15 @@ class StreamHandler {
     const { view, selfName, replica } = this.deps;
     if (view.generation === this.toldGeneration) return undefined;
     this.toldGeneration = view.generation;
-    return { member: selfName, incarnation: replica.incarnation, ...view.status() };
+    // The dialling side announces its address; this side was reached, so it has nothing to add.
+    return { member: selfName, incarnation: replica.incarnation, ...view.status(), address: '' };
   }
 
   private onFrame(frame: PeerRequestFrame): void {
-    if (frame.hello !== undefined) this.deps.onPeerHello?.(frame.hello.member);
+    if (frame.hello !== undefined) {
+      this.deps.onHello(frame.hello);
+      this.deps.onPeerHello?.(frame.hello.member);
+    }
     const results: PeerResult[] = [];
     const traced = tracingOn();
     for (const o of frame.ops) {

@@ -47,7 +47,11 @@ export async function waitRingAgreed(
   const want = [...names].sort().join(' ');
   let last = '';
   for (let round = 0; performance.now() - t0 < timeoutMs && round < 10_000; round++) {
-    const seen = await Promise.all(nodes.map((n) => ringOf(n, 500).catch((e: Error) => e)));
+    // A timed-out fetch rejects with a DOMException of Node's own realm,
+    // which is no `instanceof Error` inside jest's VM context: wrap it.
+    const seen = await Promise.all(
+      nodes.map((n) => ringOf(n, 500).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))))),
+    );
     const rings = seen.filter((s): s is RingSeen => !(s instanceof Error));
     const agreed =
       rings.length === nodes.length &&

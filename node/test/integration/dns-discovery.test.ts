@@ -3,7 +3,9 @@
 // 127.0.0.1 (KVRING_DISCOVERY_SERVICE + KVRING_DNS_SERVER instead of
 // KVRING_PEERS) and connect to each other where DNS says each pod is; a
 // fourth pod appears in DNS and every ring grows to it, with the data written
-// before still readable through every node.
+// before still readable through every node; a pod restarted at another
+// address is reached there at once, while DNS still gives the old one (a
+// CoreDNS cache), because it announces its address when it dials its peers.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -25,6 +27,7 @@ let db: TestPostgres;
 let dns: TestDnsServer;
 let cluster: LocalCluster | undefined;
 let extra: LocalNode | undefined;
+let restarted: LocalNode | undefined;
 let pool: pg.Pool | undefined;
 const subnet = randomSubnet();
 const hostOf = (i: number): string => `${subnet}.${i + 1}`;
@@ -70,6 +73,8 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await restarted?.stop();
+  restarted?.closeLog();
   await extra?.stop();
   extra?.closeLog();
   await cluster?.stop();
@@ -137,6 +142,18 @@ async function waitForRing(
   throw new Error(`rings did not agree on ${want} within ${timeoutMs} ms:\n${last.join('\n')}`);
 }
 
+/** Pod demo-3 as a node process at `host`. */
+function demo3(host: string, log: string): LocalNode {
+  const env = {
+    KVRING_NODE_NAME: 'demo-3',
+    KVRING_HOST: host,
+    KVRING_POSTGRES_URL: db.url,
+    KVRING_LEGACY_URL: '',
+    ...discoveryEnv(),
+  };
+  return new LocalNode('demo-3', host, env, join(cluster!.logDir, log), false);
+}
+
 /** Written in the first test, read back after the scale-up. */
 const written = new Map<string, string>();
 
@@ -174,19 +191,7 @@ describe('membership from DNS', () => {
     expect(written.size).toBe(200);
     const before = (await infos(cluster!.clientAddresses))[0]!.ringHash;
     publish(4);
-    extra = new LocalNode(
-      'demo-3',
-      hostOf(3),
-      {
-        KVRING_NODE_NAME: 'demo-3',
-        KVRING_HOST: hostOf(3),
-        KVRING_POSTGRES_URL: db.url,
-        KVRING_LEGACY_URL: '',
-        ...discoveryEnv(),
-      },
-      join(cluster!.logDir, 'demo-3.log'),
-      false,
-    );
+    extra = demo3(hostOf(3), 'demo-3.log');
     await extra.startReady();
 
     const addresses = [...cluster!.clientAddresses, extra.clientAddress];
@@ -261,4 +266,51 @@ describe('membership from DNS', () => {
       reader.close();
     }
   }, 60_000);
+
+  it('reaches a pod restarted at another address there at once, while DNS still names its old address', async () => {
+    const addresses = [...cluster!.clientAddresses, extra!.clientAddress];
+    await waitForRing(addresses, names(4), 30_000);
+    const before = (await infos(cluster!.clientAddresses))[0]!.ringHash;
+    // demo-3 dies and comes back as a new process at another IP. DNS keeps
+    // answering its old address (what CoreDNS's cache does for up to 30 s),
+    // and here it never catches up: only the announcement can move the peers.
+    await extra!.stop();
+    restarted = demo3(hostOf(5), 'demo-3-restarted.log');
+    await restarted.startReady();
+    const now = [...cluster!.clientAddresses, restarted.clientAddress];
+    const all = await waitForRing(now, names(4), 15_000);
+    for (const info of all) {
+      const m = info.members.find((x) => x.name === 'demo-3')!;
+      expect({ self: info.self, peer: m.peerAddress }).toEqual({
+        self: info.self,
+        peer: `${hostOf(5)}:${PEER_PORT}`,
+      });
+    }
+    expect(all.map((i) => i.ringHash)).toEqual([before, before, before, before]);
+
+    // Discovery runs every 500 ms with the stale answer: no node goes back to
+    // the old address (sampled over six intervals), and writes that need
+    // demo-3 as one of W = 2 replicas succeed through the other nodes.
+    const client = new KvClient(cluster!.clientAddresses, { timeoutMs: 10_000 });
+    try {
+      for (let i = 0; i < 15; i++) {
+        for (const info of await infos(cluster!.clientAddresses))
+          expect({
+            self: info.self,
+            peer: info.members.find((x) => x.name === 'demo-3')!.peerAddress,
+          }).toEqual({ self: info.self, peer: `${hostOf(5)}:${PEER_PORT}` });
+        await client.set(`dns:moved:${i}`, `m${i}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      client.close();
+    }
+    const onDemo3 = new KvClient(restarted.clientAddress, { timeoutMs: 10_000 });
+    try {
+      for (let i = 0; i < 15; i++)
+        expect((await onDemo3.get(`dns:moved:${i}`)).value.toString()).toBe(`m${i}`);
+    } finally {
+      onDemo3.close();
+    }
+  }, 90_000);
 });

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Discovery, MemberMap } from '../../src/cluster/discovery.js';
 import type { LocalHandle } from '../../src/cluster/local-handle.js';
+import { newIncarnation } from '../../src/cluster/incarnation.js';
 import { Membership } from '../../src/cluster/membership.js';
 import { createLogger } from '../../src/log.js';
 import { NodeMetrics } from '../../src/metrics.js';
@@ -16,6 +17,8 @@ interface FakeConn {
   readonly name: string;
   readonly address: string;
   leaving: boolean;
+  up: boolean;
+  backingOff: boolean;
   closed: boolean;
   close(): void;
 }
@@ -45,7 +48,15 @@ async function start(
       vnodes: 16,
       replicationFactor: 3,
       connect: (name, address) => {
-        const c: FakeConn = { name, address, leaving: false, closed: false, close: () => (c.closed = true) };
+        const c: FakeConn = {
+          name,
+          address,
+          leaving: false,
+          up: false,
+          backingOff: false,
+          closed: false,
+          close: () => (c.closed = true),
+        };
         conns.push(c);
         // The ring stores connections as replica handles; membership itself
         // reads only the fields of FakeConn.
@@ -122,5 +133,58 @@ describe('membership', () => {
         .sort(),
     ).toEqual(['a', 'b', 'c']);
     expect(members(m)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('moves a member to the address its newest incarnation announced; stale DNS answers and older announcements never move it back', async () => {
+    const d = fourMembers();
+    let t = 1_000_000;
+    const conns: FakeConn[] = [];
+    const m = await start(d, conns, () => t);
+    const ring = m.ring.ringHash;
+    const live = (name: string): FakeConn => conns.filter((c) => c.name === name && !c.closed)[0]!;
+    const first = newIncarnation(t - 60_000);
+    const second = newIncarnation(t);
+
+    // b restarted at 10.0.0.9 and dialled this node: reconnected there at once.
+    m.announce('b', second, '10.0.0.9:50052');
+    expect(m.addressOf('b')).toBe('10.0.0.9:50052');
+    expect(live('b').address).toBe('10.0.0.9:50052');
+    live('b').up = true;
+
+    // DNS still answers the old IP (its cache), again and again: b stays.
+    for (let i = 0; i < 3; i++) {
+      t += 20_000;
+      await m.refresh(false);
+      expect(m.addressOf('b')).toBe('10.0.0.9:50052');
+    }
+    // A late Hello of the previous incarnation changes nothing.
+    m.announce('b', first, '10.0.0.2:50052');
+    expect(m.addressOf('b')).toBe('10.0.0.9:50052');
+    expect(conns.filter((c) => c.name === 'b')).toHaveLength(2);
+
+    // b restarts again on the same IP and dials this node while the stream to
+    // it is down: a fresh stream now, rather than one waiting out its backoff.
+    live('b').up = false;
+    live('b').backingOff = true;
+    m.announce('b', newIncarnation(t + 1), '10.0.0.9:50052');
+    expect(conns.filter((c) => c.name === 'b')).toHaveLength(3);
+    expect(live('b').address).toBe('10.0.0.9:50052');
+    // The fresh stream is still connecting (not up, not backing off): another Hello leaves it be.
+    m.announce('b', newIncarnation(t + 1), '10.0.0.9:50052');
+    expect(conns.filter((c) => c.name === 'b')).toHaveLength(3);
+    live('b').up = true;
+
+    // A member this node does not know is left to discovery.
+    m.announce('e', second, '10.0.0.5:50052');
+    expect(m.addressOf('e')).toBeUndefined();
+    expect(m.ring.ringHash).toBe(ring);
+
+    // Unreachable at the announced address for longer than the hold-down:
+    // discovery's answer counts again.
+    live('b').up = false;
+    t += 31_000;
+    await m.refresh(false);
+    expect(m.addressOf('b')).toBe('10.0.0.2:50052');
+    expect(m.ring.ringHash).toBe(ring);
   });
 });

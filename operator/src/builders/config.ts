@@ -87,6 +87,9 @@ export function nodeEnv(cluster: KVCluster, spec: ResolvedSpec, ctx: BuildContex
       name: 'KVRING_ADVERTISE_HOST',
       value: `$(KVRING_NODE_NAME).${peerServiceFqdn(cluster, ctx.clusterDomain)}`,
     },
+    // ...and a restarted pod tells its peers its new IP when it dials them,
+    // before CoreDNS's cache has it (Hello.address).
+    { name: 'KVRING_POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
   ];
   const pg = spec.postgres;
   if (pg.urlSecret) env.push(secretEnv('KVRING_POSTGRES_URL', pg.urlSecret.name, pg.urlSecret.key));

@@ -3,6 +3,12 @@
 export interface NodeInfo {
   ringHash: string;
   members: string[];
+  /**
+   * Members that own part of the ring but that this node sees down: right
+   * after a pod restarted, its peers see it down until their streams to it
+   * are up again (absent: not reported).
+   */
+  ownersDown?: string[];
   postgresReachable: boolean;
   legacyApiReachable: boolean;
   draining: boolean;

@@ -34,7 +34,7 @@ import { podAddress, probeNodes } from './probe.js';
 import { checkSecrets, secretRefs } from './references.js';
 import { checkSpec } from './spec-check.js';
 import { checkTracing } from './tracing-check.js';
-import { planRollout, type RolloutPlan } from './rollout.js';
+import { planRollout, ringSettled, type RolloutPlan } from './rollout.js';
 import { planScale, type ScalePlan } from './scale-down.js';
 import { WarmupEvents } from './warm-events.js';
 import { computeStatus, statusChanged, type Problem } from './status.js';
@@ -355,9 +355,7 @@ export class Reconciler {
     scale: ScalePlan,
     reports: readonly NodeReport[],
   ): RolloutPlan {
-    const answered = reports.filter((r) => r.reachable && r.info);
-    const hashes = new Set(answered.map((r) => r.info!.ringHash));
-    const ringConverged = answered.length === 0 ? undefined : hashes.size === 1;
+    const ringConverged = ringSettled(reports);
     if (observed && (scale.phase === 'Draining' || scale.phase === 'ScalingDown')) {
       // One change at a time: the pods that receive the drained keys stay up.
       const replicas = observed.spec?.replicas ?? 0;

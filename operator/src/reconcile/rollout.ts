@@ -16,6 +16,7 @@
 // its keys: the rollout stops and says so.
 import type { V1StatefulSet, V1StatefulSetStatus } from '@kubernetes/client-node';
 import { ANNOTATIONS } from '../builders/names.js';
+import type { NodeReport } from './node-report.js';
 
 export type RolloutPhase =
   /** No StatefulSet yet, or nothing to roll. */
@@ -34,7 +35,7 @@ export interface RolloutInput {
   desiredTemplateHash: string;
   replicationFactor: number;
   writeQuorum: number;
-  /** false when the nodes report different rings; undefined when unknown (no node reachable). */
+  /** false when the nodes report different rings or see an owner down (ringSettled); undefined when unknown. */
   ringConverged: boolean | undefined;
 }
 
@@ -44,6 +45,21 @@ export interface RolloutPlan {
   message: string;
   /** The pod the step just released for replacement, if any. */
   updating?: string;
+}
+
+/**
+ * Whether the next pod may go as far as the nodes can tell: every node that
+ * answered reports one ring hash, and none sees a ring owner down. A pod
+ * just replaced builds the same ring at once, but its peers reach it only
+ * once their streams to it are up again; taking the next pod before that
+ * leaves some keys one replica short of W in some node's view (writes in
+ * doubt, "only 1 of 3 replicas up"). undefined: no node answered.
+ */
+export function ringSettled(reports: readonly NodeReport[]): boolean | undefined {
+  const answered = reports.filter((r) => r.reachable && r.info);
+  if (answered.length === 0) return undefined;
+  const hashes = new Set(answered.map((r) => r.info!.ringHash));
+  return hashes.size === 1 && answered.every((r) => (r.info!.ownersDown ?? []).length === 0);
 }
 
 export function planRollout(input: RolloutInput): RolloutPlan {
@@ -89,7 +105,8 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     return {
       partition,
       phase: 'Waiting',
-      message: 'waiting for the ring to converge before the next pod goes',
+      message:
+        'waiting for the ring to converge (one ring, every owner up in every view) before the next pod goes',
     };
   if (input.replicationFactor - 1 < input.writeQuorum)
     return {

@@ -151,6 +151,7 @@ describe('desired objects', () => {
     expect(env.get('KVRING_ADVERTISE_HOST')!.value).toBe(
       '$(KVRING_NODE_NAME).demo-peers.shop.svc.cluster.local',
     );
+    expect(env.get('KVRING_POD_IP')!.valueFrom).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
     expect(container(objs).envFrom).toEqual([{ configMapRef: { name: 'demo-config' } }]);
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1StatefulSet } from '@kubernetes/client-node';
-import { planRollout, type RolloutInput } from '../../src/reconcile/rollout.js';
+import type { NodeReport } from '../../src/reconcile/node-report.js';
+import { planRollout, ringSettled, type RolloutInput } from '../../src/reconcile/rollout.js';
 
 function sts(o: {
   replicas: number;
@@ -134,5 +135,31 @@ describe('planRollout', () => {
     });
     expect(plan).toMatchObject({ partition: 3, phase: 'Blocked' });
     expect(plan.message).toMatch(/Lower writeQuorum/);
+  });
+});
+
+describe('ringSettled', () => {
+  const report = (pod: string, ringHash: string, ownersDown: string[] = []): NodeReport => ({
+    pod,
+    reachable: true,
+    info: {
+      ringHash,
+      members: ['demo-0', 'demo-1', 'demo-2'],
+      ownersDown,
+      postgresReachable: true,
+      legacyApiReachable: true,
+      draining: false,
+      hintsPending: 0,
+    },
+  });
+
+  it('holds the next pod while a node sees a ring owner down (a replaced pod its peers have not reached again)', () => {
+    expect(ringSettled([report('demo-0', 'h'), report('demo-1', 'h'), report('demo-2', 'h')])).toBe(true);
+    // demo-2 was just replaced: its own ring is the same at once, but demo-0 still sees it down.
+    expect(
+      ringSettled([report('demo-0', 'h', ['demo-2']), report('demo-1', 'h'), report('demo-2', 'h')]),
+    ).toBe(false);
+    expect(ringSettled([report('demo-0', 'h'), report('demo-1', 'other')])).toBe(false);
+    expect(ringSettled([{ pod: 'demo-0', reachable: false, error: 'no answer' }])).toBeUndefined();
   });
 });
