@@ -40,6 +40,11 @@ export interface LocalClusterOptions {
   readonly echo?: boolean;
   /** Member name prefix (default "kv"): members are kv-0, kv-1, ... */
   readonly namePrefix?: string;
+  /**
+   * The node program of member i (default NODE_MAIN, this checkout's): a
+   * mixed-version cluster runs an older build's dist/main.js on some.
+   */
+  readonly program?: (index: number) => string;
 }
 
 export class LocalNode extends Child {
@@ -49,8 +54,19 @@ export class LocalNode extends Child {
     env: Record<string, string>,
     logFile: string,
     echo: boolean,
+    program: string = NODE_MAIN,
   ) {
-    super({ name, command: process.execPath, args: [NODE_MAIN], env, logFile, echo });
+    super({ name, command: process.execPath, args: [program], env, logFile, echo });
+  }
+
+  /** The node program this member runs (its dist/main.js). */
+  get program(): string {
+    return this.spec.args[0]!;
+  }
+
+  /** Runs another node program from the next start on (an upgrade or a rollback of this member). */
+  useProgram(main: string): void {
+    this.spec = { ...this.spec, args: [main] };
   }
 
   get clientAddress(): string {
@@ -150,7 +166,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
   }));
   const peers = members.map((m) => `${m.name}=${m.host}:50052`).join(',');
   const nodes = members.map(
-    (m) =>
+    (m, i) =>
       new LocalNode(
         m.name,
         m.host,
@@ -164,6 +180,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
         },
         join(logDir, `${m.name}.log`),
         opts.echo ?? false,
+        opts.program?.(i),
       ),
   );
   const cluster = new LocalCluster(nodes, logDir);
