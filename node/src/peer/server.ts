@@ -17,6 +17,7 @@ import {
 import { result, type LocalReplica } from '../cluster/local-replica.js';
 import type { RingView } from '../cluster/ring-view.js';
 import type { Logger } from '../log.js';
+import { PEER_PROTOCOL_VERSION } from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -79,7 +80,12 @@ class StreamHandler {
     const { view, selfName, replica } = this.deps;
     if (view.generation === this.toldGeneration) return undefined;
     this.toldGeneration = view.generation;
-    return { member: selfName, incarnation: replica.incarnation, ...view.status() };
+    return {
+      member: selfName,
+      incarnation: replica.incarnation,
+      ...view.status(),
+      protocolVersion: PEER_PROTOCOL_VERSION,
+    };
   }
 
   private onFrame(frame: PeerRequestFrame): void {

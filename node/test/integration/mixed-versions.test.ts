@@ -18,6 +18,7 @@ import { pgRows } from '../faults/convergence.js';
 import { finalReads } from '../faults/final-reads.js';
 import { HistoryRecorder, operations } from '../faults/history.js';
 import { DEFAULT_WORKLOAD, RETRYING, Workload, type OpCounts } from '../faults/workload.js';
+import { PEER_PROTOCOL_VERSION } from '../../src/peer/protocol.js';
 import { FAST_REPAIR_ENV, startTestEnv, type TestEnv } from '../support/cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -54,6 +55,13 @@ async function roll(n: LocalNode, program: string): Promise<void> {
   n.useProgram(program);
   await n.startReady();
   await env.cluster.waitConverged();
+}
+
+/** The peer protocol version `n` has from `member`'s Hello (kvring_peer_protocol_version), or undefined. */
+async function protocolSeen(n: LocalNode, member: string): Promise<number | undefined> {
+  const text = await (await fetch(`${n.httpUrl}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`kvring_peer_protocol_version{member="${member}"}`));
+  return line === undefined ? undefined : Number(line.split(' ').pop());
 }
 
 function minus(a: OpCounts, b: OpCounts): OpCounts {
@@ -102,17 +110,24 @@ it('serves a rolling upgrade old -> new and the rollback new -> old under load: 
     workload.start();
     await sleep(STEP_LOAD_MS);
     phase('all old');
+    const [first, second, third] = nodes as [LocalNode, LocalNode, LocalNode];
+    const seen: Record<string, number | undefined> = {};
     for (const n of nodes) {
       await roll(n, NODE_MAIN);
+      // The first new member hears the old ones tell no version.
+      if (n === first) seen.oldByNew = await protocolSeen(first, second.name);
       await sleep(STEP_LOAD_MS);
     }
+    seen.newByNew = await protocolSeen(first, second.name);
     phase('upgrade old -> new, member by member');
     await sleep(STEP_LOAD_MS);
     phase('all new');
     for (const n of [...nodes].reverse()) {
       await roll(n, oldMain);
+      if (n === third) seen.rolledBackByNew = await protocolSeen(first, third.name);
       await sleep(STEP_LOAD_MS);
     }
+    expect(seen).toEqual({ oldByNew: 0, newByNew: PEER_PROTOCOL_VERSION, rolledBackByNew: 0 });
     phase('rollback new -> old, member by member');
     await workload.stop();
   } finally {
