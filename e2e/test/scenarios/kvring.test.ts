@@ -14,6 +14,7 @@ import { monitoringScenario } from './monitoring.js';
 import { PROMETHEUS_NS } from '../support/prometheus.js';
 import { rolloutScenario } from './rollout.js';
 import { scaleScenario } from './scale.js';
+import { upgradeScenario } from './upgrade.js';
 
 let c: ScenarioContext;
 
@@ -42,6 +43,10 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
   ['2. pod-kill chaos under load: no acknowledged write lost, Ready again', chaosScenario],
   ['3. scale to 5 and back to 3: ring converged, data readable, leaving pods drained', scaleScenario],
   ['4. rolling update one pod at a time, writes keep succeeding, Ready at the end', rolloutScenario],
+  [
+    '10. rolling upgrade from the baseline image (90a4854) and back under load: nothing lost, no read goes back',
+    upgradeScenario,
+  ],
   ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
   [
     '6. operator failover (leader deleted, then frozen until its Lease expires): the standby takes over and reconciles',
