@@ -43,8 +43,3 @@ export type PeerFeature = keyof typeof PEER_FEATURES;
 export function peerSupports(version: number, feature: PeerFeature): boolean {
   return version >= PEER_FEATURES[feature];
 }
-
-/** Whether this build can work with a peer that speaks `version` (newer ones included). */
-export function compatiblePeer(version: number): boolean {
-  return version >= MIN_PEER_PROTOCOL_VERSION;
-}
