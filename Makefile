@@ -5,7 +5,7 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 
-.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins jaeger image manifests faults chaos-mesh e2e kind-e2e quickstarts clean
+.PHONY: help deps gen build typecheck lint format test unit run bench tools k8s-bins jaeger image old-image manifests faults chaos-mesh e2e kind-e2e quickstarts clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ jaeger: ## build Jaeger (all-in-one, OTLP in, query API) from its Go module, cac
 image: deps ## build the images (a private dockerd + Debian bases when no Docker engine runs)
 	bash scripts/image/build.sh
 
+old-image: deps ## the node image of the upgrade baseline commit (e2e scenario 13 rolls to it and back; cached by commit)
+	bash scripts/old-version/image.sh
+
 manifests: deps ## render manifests/install.yaml from the Helm chart
 	bash scripts/render-install.sh
 
@@ -72,7 +75,7 @@ tools: ## build grpcurl into .cache/bin (Go module proxy)
 faults: build ## the fault-injection suite: kills, pauses, partitions, PostgreSQL and legacy faults, clock skew; Porcupine
 	@bash scripts/faults.sh $(FAULTS_ARGS)
 
-e2e: build image chaos-mesh ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites (and the kubectl plugin from the host), teardown
+e2e: build image old-image chaos-mesh ## end-to-end: a single-node Kubernetes assembled here (in its own netns), the images, the suites (and the kubectl plugin from the host), teardown
 	@bash scripts/e2e.sh
 
 chaos-mesh: ## chaos-mesh's controller manager from its Go module, and its image (.cache/chaos-mesh)

@@ -44,6 +44,11 @@ export interface LocalClusterOptions {
   readonly namePrefix?: string;
   /** Options of the node runtime before the program (e.g. --cpu-prof; NODE_OPTIONS refuses that one). */
   readonly execArgv?: readonly string[];
+  /**
+   * The node program of member i (default NODE_MAIN, this checkout's): a
+   * mixed-version cluster runs an older build's dist/main.js on some.
+   */
+  readonly program?: (index: number) => string;
 }
 
 export class LocalNode extends Child {
@@ -54,8 +59,19 @@ export class LocalNode extends Child {
     logFile: string,
     echo: boolean,
     execArgv: readonly string[] = [],
+    program: string = NODE_MAIN,
   ) {
-    super({ name, command: process.execPath, args: [...execArgv, NODE_MAIN], env, logFile, echo });
+    super({ name, command: process.execPath, args: [...execArgv, program], env, logFile, echo });
+  }
+
+  /** The node program this member runs (its dist/main.js, the last argument). */
+  get program(): string {
+    return this.spec.args[this.spec.args.length - 1]!;
+  }
+
+  /** Runs another node program from the next start on (an upgrade or a rollback of this member). */
+  useProgram(main: string): void {
+    this.spec = { ...this.spec, args: [...this.spec.args.slice(0, -1), main] };
   }
 
   get clientAddress(): string {
@@ -171,6 +187,7 @@ export async function startLocalCluster(opts: LocalClusterOptions): Promise<Loca
         join(logDir, `${m.name}.log`),
         opts.echo ?? false,
         opts.execArgv,
+        opts.program?.(i),
       ),
   );
   const cluster = new LocalCluster(nodes, logDir);

@@ -23,7 +23,7 @@ export class Child {
   private log: WriteStream | undefined;
   private exited: Promise<number | null> = Promise.resolve(null);
 
-  constructor(readonly spec: ChildSpec) {}
+  constructor(public spec: ChildSpec) {}
 
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;

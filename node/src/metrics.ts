@@ -204,6 +204,12 @@ export class NodeMetrics {
     labelNames: ['member'] as const,
     registers: [this.registry],
   });
+  readonly peerProtocolVersion = new Gauge({
+    name: 'kvring_peer_protocol_version',
+    help: 'The peer protocol version each member told in its Hello (0: a release from before versions were told); mixed during a rolling upgrade.',
+    labelNames: ['member'] as const,
+    registers: [this.registry],
+  });
   readonly peerOps = new Counter({
     name: 'kvring_peer_operations_total',
     help: 'Replica operations sent to peers by kind and result.',

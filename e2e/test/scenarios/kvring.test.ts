@@ -18,6 +18,7 @@ import { scaleScenario } from './scale.js';
 import { warmScenario } from './warm.js';
 import { tracingScenario } from './tracing.js';
 import { TRACING_NS } from '../support/jaeger.js';
+import { upgradeScenario } from './upgrade.js';
 
 let c: ScenarioContext;
 
@@ -54,6 +55,10 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
     slowChaosScenario,
   ],
   ['11. every pod evicted through the Eviction API under the PDB, under load', evictScenario],
+  [
+    '13. rolling upgrade from the baseline image (90a4854) and back under load: nothing lost, no read goes back',
+    upgradeScenario,
+  ],
   ['5. bad specs rejected by CEL; a missing Secret is Degraded until created', badSpecScenario],
   [
     '6. operator failover (leader deleted, then frozen until its Lease expires): the standby takes over and reconciles',
@@ -65,7 +70,7 @@ const SCENARIOS: [string, (c: ScenarioContext) => Promise<void>][] = [
     chaosMeshScenario,
   ],
   [
-    "10. warm restarts: each pod's memory hit ratio before, during and after a rollout under steady load",
+    "14. warm restarts: each pod's memory hit ratio before, during and after a rollout under steady load",
     warmScenario,
   ],
   [

@@ -27,6 +27,12 @@ import type { Logger } from '../log.js';
 import { SpanKind, frameTraceContext, inChildSpan, recordingSpan } from '../tracing/tracer.js';
 import type { NodeMetrics } from '../metrics.js';
 import type { ReplicaHandle, WriteRequest } from '../cluster/replica.js';
+import {
+  MIN_PEER_PROTOCOL_VERSION,
+  PEER_PROTOCOL_VERSION,
+  peerSupports,
+  type PeerFeature,
+} from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);
 /** Keeps one frame well under the message size limit and the head-of-line delay short. */
@@ -71,6 +77,8 @@ export interface PeerConnectionOptions {
   readonly metrics?: NodeMetrics;
   /** Called when the failure detector changes its verdict or the peer restarted. */
   readonly onState?: (conn: PeerConnection, change: PeerChange) => void;
+  /** The oldest peer protocol accepted (default MIN_PEER_PROTOCOL_VERSION; tests lower or raise it). */
+  readonly minProtocolVersion?: number;
 }
 
 export class PeerConnection implements ReplicaHandle {
@@ -81,6 +89,10 @@ export class PeerConnection implements ReplicaHandle {
   view = '';
   handedOff = false;
   leaving = false;
+  /** The peer protocol the peer told in its last Hello (0: an older release that tells none). */
+  protocolVersion = 0;
+  /** False while the peer speaks a protocol older than this build accepts: it is never counted up. */
+  compatible = true;
   private readonly client: PeerServiceClient;
   private call: ClientDuplexStream<PeerRequestFrame, PeerResponseFrame> | undefined;
   private outbox: PeerOp[] = [];
@@ -93,6 +105,7 @@ export class PeerConnection implements ReplicaHandle {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
+  private toldProtocol = false;
   private readonly flushBound = (): void => this.flush();
 
   constructor(
@@ -159,6 +172,11 @@ export class PeerConnection implements ReplicaHandle {
   /** Between attempts: the last stream broke and the next one waits out the backoff. */
   get backingOff(): boolean {
     return this.call === undefined && !this.closed;
+  }
+
+  /** Whether the peer understands `feature` (protocol.ts): a sender checks before using one. */
+  supports(feature: PeerFeature): boolean {
+    return peerSupports(this.protocolVersion, feature);
   }
 
   /** Pending operations plus queued ones: the coordinator's view of this peer's backlog. */
@@ -242,6 +260,7 @@ export class PeerConnection implements ReplicaHandle {
         handedOff: false,
         leaving: false,
         address: this.opts.selfAddress ?? '',
+        protocolVersion: PEER_PROTOCOL_VERSION,
       },
       ops: [],
     });
@@ -258,6 +277,7 @@ export class PeerConnection implements ReplicaHandle {
       this.reconnectDelay = 100;
       if (prev !== '' && prev !== this.incarnation) this.opts.onState?.(this, 'restarted');
       const h = frame.hello;
+      this.onProtocol(h.protocolVersion);
       if (h.view !== this.view || h.handedOff !== this.handedOff || h.leaving !== this.leaving) {
         this.view = h.view;
         this.handedOff = h.handedOff;
@@ -265,7 +285,7 @@ export class PeerConnection implements ReplicaHandle {
         this.opts.onState?.(this, 'view');
       }
     }
-    if (!this.up && this.incarnation !== '') this.setUp(true);
+    if (!this.up && this.incarnation !== '' && this.compatible) this.setUp(true);
     for (const r of frame.results) {
       const p = this.pending.get(r.id);
       if (p === undefined) continue; // timed out already
@@ -276,6 +296,29 @@ export class PeerConnection implements ReplicaHandle {
       });
       p.resolve(r);
     }
+  }
+
+  /** The peer's version from its Hello: recorded, shown, and too old a peer is kept down. */
+  private onProtocol(version: number): void {
+    const min = this.opts.minProtocolVersion ?? MIN_PEER_PROTOCOL_VERSION;
+    const compatible = version >= min;
+    if (version === this.protocolVersion && compatible === this.compatible && this.toldProtocol) return;
+    this.toldProtocol = true;
+    this.protocolVersion = version;
+    this.compatible = compatible;
+    this.opts.metrics?.peerProtocolVersion.set({ member: this.name }, version);
+    const fields = { peer: this.name, peerProtocol: version, ownProtocol: PEER_PROTOCOL_VERSION };
+    if (!compatible) {
+      this.opts.log.error(
+        { ...fields, minProtocol: min },
+        'peer speaks a protocol older than this node accepts: it is kept down (upgrade it one release at a time)',
+      );
+      this.setUp(false);
+    } else if (version !== PEER_PROTOCOL_VERSION)
+      this.opts.log.info(
+        fields,
+        'peer speaks another protocol version (mixed versions): features limited to both',
+      );
   }
 
   private onBroken(call: ClientDuplexStream<PeerRequestFrame, PeerResponseFrame>, err: Error): void {

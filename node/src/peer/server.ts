@@ -30,6 +30,7 @@ import {
   withSpan,
   type Span,
 } from '../tracing/tracer.js';
+import { PEER_PROTOCOL_VERSION } from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -102,7 +103,13 @@ class StreamHandler {
     if (view.generation === this.toldGeneration) return undefined;
     this.toldGeneration = view.generation;
     // The dialling side announces its address; this side was reached, so it has nothing to add.
-    return { member: selfName, incarnation: replica.incarnation, ...view.status(), address: '' };
+    return {
+      member: selfName,
+      incarnation: replica.incarnation,
+      ...view.status(),
+      address: '',
+      protocolVersion: PEER_PROTOCOL_VERSION,
+    };
   }
 
   private onFrame(frame: PeerRequestFrame): void {

@@ -13,7 +13,7 @@ import { quoteDerived, quoteIdempotency, quotePurged, quoteSequence, quoteTable 
 
 export const MIGRATIONS_TABLE = 'kvring_schema_migrations';
 
-interface Migration {
+export interface Migration {
   readonly version: number;
   readonly name: string;
   /** Statements, given the quoted table name and the table name as configured. */
@@ -115,54 +115,114 @@ export interface MigrateResult {
 }
 
 /**
+ * How long one migration may wait for a table lock before it gives up and
+ * tries again. PostgreSQL queues every later lock request on the table
+ * behind a waiting ALTER TABLE, so an ALTER stuck behind a long transaction
+ * (a report, a backup) would stall every reader and writer of the table,
+ * old nodes included, for as long as that transaction lasts. Giving up soon
+ * bounds the stall to this, per try.
+ */
+export const LOCK_TIMEOUT_MS = 500;
+/** The pause between two tries, so that the queued readers and writers go through. */
+const LOCK_RETRY_PAUSE_MS = 250;
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/**
  * Brings `table` to the latest schema and checks it. Idempotent and safe to
- * run from many nodes at once. `timeoutMs` bounds each statement, including
- * the wait for the lock held by a node that is migrating.
+ * run from many nodes at once. Each migration is a transaction of its own,
+ * with its record, under a transaction-level advisory lock (one key, the one
+ * releases before this one take for their whole migration too, so old and
+ * new nodes starting together exclude each other; nothing outlives the
+ * transaction, so a pooler in transaction mode is fine): one node applies a
+ * migration, the others find it recorded. Lock waits, the advisory lock's
+ * included, give up after LOCK_TIMEOUT_MS and are tried again until
+ * `timeoutMs` has passed; `timeoutMs` also bounds each statement.
  */
 export async function migrate(
   client: pg.ClientBase,
   table: string,
   log: Logger,
   timeoutMs: number,
+  migrations: readonly Migration[] = MIGRATIONS,
 ): Promise<MigrateResult> {
   const quoted = quoteTable(table);
-  // Fast path: nothing to do, no lock taken (the usual case for every start but the first).
-  if ((await appliedVersions(client, table)).has(LATEST_VERSION)) {
+  const latest = migrations[migrations.length - 1]!.version;
+  // Fast path: nothing to do, no lock taken (the usual case for every start
+  // but the first). A node of an older release on a schema a newer one
+  // migrated further finds its own latest version here too, and works on.
+  const done = await appliedVersions(client, table);
+  if (done.has(latest)) {
     await checkSchema(client, table);
-    return { applied: [], version: LATEST_VERSION };
+    return { applied: [], version: latest };
   }
+  const deadline = performance.now() + timeoutMs;
   const applied: number[] = [];
-  await client.query('BEGIN');
-  try {
-    await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
-    await client.query(`SELECT pg_advisory_xact_lock(hashtext('${MIGRATIONS_TABLE}'))`);
-    await client.query(
-      `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
-         table_name text NOT NULL,
-         version integer NOT NULL,
-         name text NOT NULL,
-         applied_at timestamptz NOT NULL DEFAULT now(),
-         PRIMARY KEY (table_name, version))`,
-    );
-    const done = await appliedVersions(client, table);
-    for (const m of MIGRATIONS) {
-      if (done.has(m.version)) continue;
-      for (const sql of m.statements(quoted, table)) await client.query(sql);
-      await client.query(`INSERT INTO ${MIGRATIONS_TABLE} (table_name, version, name) VALUES ($1, $2, $3)`, [
-        table,
-        m.version,
-        m.name,
-      ]);
-      applied.push(m.version);
-    }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
+  for (const m of migrations) {
+    if (done.has(m.version)) continue;
+    if (await applyOne(client, m, quoted, table, { deadline, timeoutMs, log })) applied.push(m.version);
   }
   if (applied.length > 0) log.info({ table, applied }, 'PostgreSQL schema migrated');
   await checkSchema(client, table);
-  return { applied, version: LATEST_VERSION };
+  return { applied, version: latest };
+}
+
+interface Bounds {
+  readonly deadline: number;
+  readonly timeoutMs: number;
+  readonly log: Logger;
+}
+
+/**
+ * One migration and its record in one transaction, unless another node
+ * recorded it first (false). A lock wait that times out is tried again
+ * until the deadline.
+ */
+async function applyOne(
+  client: pg.ClientBase,
+  m: Migration,
+  quoted: string,
+  table: string,
+  { deadline, timeoutMs, log }: Bounds,
+): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    await client.query('BEGIN');
+    try {
+      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(timeoutMs))}`);
+      await client.query(`SET LOCAL lock_timeout = ${LOCK_TIMEOUT_MS}`);
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('${MIGRATIONS_TABLE}'))`);
+      await client.query(
+        `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (
+           table_name text NOT NULL,
+           version integer NOT NULL,
+           name text NOT NULL,
+           applied_at timestamptz NOT NULL DEFAULT now(),
+           PRIMARY KEY (table_name, version))`,
+      );
+      const recorded = await client.query(
+        `SELECT 1 FROM ${MIGRATIONS_TABLE} WHERE table_name = $1 AND version = $2`,
+        [table, m.version],
+      );
+      if (recorded.rowCount === 0) {
+        for (const sql of m.statements(quoted, table)) await client.query(sql);
+        await client.query(
+          `INSERT INTO ${MIGRATIONS_TABLE} (table_name, version, name) VALUES ($1, $2, $3)`,
+          [table, m.version, m.name],
+        );
+      }
+      await client.query('COMMIT');
+      return recorded.rowCount === 0;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      const lockWait = (err as { code?: unknown }).code === LOCK_NOT_AVAILABLE;
+      if (!lockWait || performance.now() + LOCK_RETRY_PAUSE_MS >= deadline) throw err;
+      if (attempt === 1 || attempt % 20 === 0)
+        log.info(
+          { table, migration: m.version, attempt },
+          'schema migration waits for a lock another transaction holds; trying again',
+        );
+      await new Promise((r) => setTimeout(r, LOCK_RETRY_PAUSE_MS));
+    }
+  }
 }
 
 async function appliedVersions(client: pg.ClientBase, table: string): Promise<Set<number>> {

@@ -21,7 +21,7 @@ export interface Convergence {
 }
 
 /** Rows of PostgreSQL's table (the scenario's database holds only its own keys). */
-export async function pgRows(env: FaultEnv): Promise<Map<string, FinalRow>> {
+export async function pgRows(env: Pick<FaultEnv, 'sql'>): Promise<Map<string, FinalRow>> {
   const rows = await env.sql<{ key: string; value: Buffer | null; version: string; tombstone: boolean }>(
     'SELECT key, value, version, tombstone FROM kv_store',
   );

@@ -6,12 +6,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KvClient } from '@kvring/client';
-import { check, type FinalRead } from './checker.js';
+import { check } from './checker.js';
+import { finalReads } from './final-reads.js';
 import { converge, pgRows } from './convergence.js';
 import { FAULT_NODE_ENV, startFaultEnv, type FaultEnv, type FaultEnvOptions } from './env.js';
 import { healEverything, newFigures, sleep, type FaultContext, type FaultFigures } from './faults.js';
-import { HistoryRecorder, type InvokeEvent } from './history.js';
+import { HistoryRecorder } from './history.js';
 import { porcupineBinary, runPorcupine, type PorcupineReport } from './porcupine.js';
 import { SETTINGS } from '../../src/config/settings.js';
 import { parseDurationMs } from '@kvring/format/units';
@@ -83,7 +83,6 @@ const FAST_ANTI_ENTROPY_MS = parseDurationMs(FAULT_NODE_ENV.KVRING_ANTI_ENTROPY_
 export const DEFAULT_ANTI_ENTROPY_MS = parseDurationMs(
   SETTINGS.find((x) => x.env === 'KVRING_ANTI_ENTROPY_INTERVAL')!.default,
 )!;
-const FINAL_READ_PROC = 100_000;
 
 export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> {
   const t0 = performance.now();
@@ -156,7 +155,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
     await sampler.sample();
     sampler.stop();
 
-    const finals = await finalReads(env, history);
+    const finals = await finalReads(env.nodes, history);
     finalReadErrors = finals.errors;
     const rows = await pgRows(env);
     await history.close();
@@ -208,54 +207,4 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioSummary> 
   };
   writeFileSync(join(dir, `${spec.name}.summary.json`), JSON.stringify(summary, null, 2));
   return summary;
-}
-
-/** Reads every non-TTL key of the history through the cluster, recording the reads in the history too. */
-async function finalReads(
-  env: FaultEnv,
-  history: HistoryRecorder,
-): Promise<{ reads: Map<string, FinalRead>; errors: number }> {
-  const keys = new Set<string>();
-  const ttl = new Set<string>();
-  for (const e of history.events)
-    if (e.type === 'invoke') {
-      keys.add(e.key);
-      if ((e.ttlMs ?? 0) > 0) ttl.add(e.key);
-    }
-  const list = [...keys].filter((k) => !ttl.has(k)).sort();
-  const clients = env.nodes
-    .filter((n) => !n.standby)
-    .map((n) => ({
-      name: n.name,
-      c: new KvClient(n.clientAddress, { timeoutMs: 5_000 }),
-    }));
-  const reads = new Map<string, FinalRead>();
-  let errors = 0;
-  let next = 0;
-  const worker = async (w: number): Promise<void> => {
-    for (let i = next++; i < list.length; i = next++) {
-      const key = list[i]!;
-      let done = false;
-      for (let attempt = 0; attempt < 3 && !done; attempt++) {
-        const { name, c } = clients[(i + attempt) % clients.length]!;
-        const inv: InvokeEvent = history.invoke({ proc: FINAL_READ_PROC + w, f: 'read', key, node: name });
-        try {
-          const r = await c.get(key);
-          const value = r.value.toString('utf8');
-          history.complete(inv, 'ok', { found: r.found, ...(r.found ? { value, version: r.version } : {}) });
-          reads.set(key, { found: r.found, value, version: r.version });
-          done = true;
-        } catch (err) {
-          history.complete(inv, 'fail', { error: (err as Error).message.slice(0, 200) });
-        }
-      }
-      if (!done) errors++;
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
-  } finally {
-    for (const { c } of clients) c.close();
-  }
-  return { reads, errors };
 }

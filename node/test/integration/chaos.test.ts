@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { credentials } from '@grpc/grpc-js';
 import { KvClient } from '@kvring/client';
 import { PeerServiceClient, type DigestResponse } from '../../src/gen/kvring/v1/peer.js';
-import { startTestEnv, type TestEnv } from '../support/cluster.js';
+import { FAST_REPAIR_ENV, startTestEnv, type TestEnv } from '../support/cluster.js';
 
 const DURATION_MS = Number(process.env.KVRING_CHAOS_MS ?? 20_000);
 const KILL_EVERY_MS = 3_000;
@@ -19,12 +19,7 @@ let env: TestEnv;
 
 beforeAll(async () => {
   env = await startTestEnv({
-    env: {
-      KVRING_FAILURE_TIMEOUT: '1s',
-      KVRING_PEER_TIMEOUT: '500ms',
-      KVRING_ANTI_ENTROPY_INTERVAL: '1s',
-      KVRING_LOG_LEVEL: 'warn',
-    },
+    env: { ...FAST_REPAIR_ENV },
   });
 }, 120_000);
 

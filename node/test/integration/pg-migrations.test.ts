@@ -4,10 +4,16 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { LATEST_VERSION, MIGRATIONS_TABLE, migrate } from '../../src/pg/migrations.js';
 import { PgStore, type PgStoreOptions } from '../../src/pg/store.js';
-import { pgStoreOptions, startPostgres, testLogger, type TestPostgres } from '../support/postgres.js';
+import {
+  freshSchemaUrl,
+  pgStoreOptions,
+  sqlAt,
+  startPostgres,
+  testLogger,
+  type TestPostgres,
+} from '../support/postgres.js';
 
 let server: TestPostgres;
-let dbSeq = 0;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -16,31 +22,8 @@ afterAll(async () => {
   await server?.destroy();
 });
 
-/**
- * A schema of its own, first on the search path of every connection made
- * with the returned URL, so that `kv_store` (the prototype's name) and the
- * migrations table can be used as is. (A schema is instant; CREATE DATABASE
- * copies files.)
- */
-async function freshDatabase(): Promise<string> {
-  const schema = `m${++dbSeq}`;
-  await sql(server.url, `CREATE SCHEMA ${schema}`);
-  return `${server.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
-
-async function sql<T extends pg.QueryResultRow>(
-  url: string,
-  text: string,
-  params: unknown[] = [],
-): Promise<T[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<T>(text, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const freshDatabase = (): Promise<string> => freshSchemaUrl(server);
+const sql = sqlAt;
 
 async function withStore<T>(opts: PgStoreOptions, fn: (s: PgStore) => Promise<T>): Promise<T> {
   const store = await PgStore.open(opts, { log: testLogger() });

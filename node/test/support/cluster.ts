@@ -16,6 +16,14 @@ export interface TestEnv {
   stop(): Promise<void>;
 }
 
+/** Settings of tests that stop or kill nodes under load: failures seen and repaired within about a second. */
+export const FAST_REPAIR_ENV: Readonly<Record<string, string>> = {
+  KVRING_FAILURE_TIMEOUT: '1s',
+  KVRING_PEER_TIMEOUT: '500ms',
+  KVRING_ANTI_ENTROPY_INTERVAL: '1s',
+  KVRING_LOG_LEVEL: 'warn',
+};
+
 export async function startTestEnv(
   opts: {
     nodes?: number;
@@ -23,6 +31,8 @@ export async function startTestEnv(
     /** Settings of one node (by index), over `env`. */
     nodeEnv?: (index: number) => Record<string, string>;
     legacyKeys?: number;
+    /** The node program of member i (default: this checkout's build). */
+    program?: (index: number) => string;
   } = {},
 ): Promise<TestEnv> {
   const db = await startPostgres();
@@ -36,6 +46,7 @@ export async function startTestEnv(
       legacyUrl: legacy.url,
       env: { KVRING_LOG_LEVEL: 'info', ...opts.env },
       nodeEnv: opts.nodeEnv,
+      ...(opts.program ? { program: opts.program } : {}),
     });
   } catch (err) {
     await legacy?.stop();

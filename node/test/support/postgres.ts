@@ -1,5 +1,6 @@
 // A real PostgreSQL for tests: one embedded server per test file (started in
 // beforeAll, destroyed in afterAll), a fresh table per test for isolation.
+import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import {
   launchEmbeddedPostgres,
@@ -52,4 +53,33 @@ export function testLogger(): Logger {
   return process.env.KVRING_TEST_LOG
     ? pino({ level: 'debug' }, pino.destination(2))
     : pino({ level: 'silent' });
+}
+
+let schemaSeq = 0;
+
+/**
+ * A schema of its own on `server`, first on the search path of every
+ * connection made with the returned URL, so that `kv_store` (the
+ * prototype's name) and the migrations table can be used as is. (A schema
+ * is instant; CREATE DATABASE copies files.)
+ */
+export async function freshSchemaUrl(server: TestPostgres): Promise<string> {
+  const schema = `m${process.pid}_${++schemaSeq}`;
+  await sqlAt(server.url, `CREATE SCHEMA ${schema}`);
+  return `${server.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+/** One statement on a connection of its own. */
+export async function sqlAt<T extends pg.QueryResultRow>(
+  url: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query<T>(text, params)).rows;
+  } finally {
+    await c.end();
+  }
 }
