@@ -29,7 +29,7 @@ import {
   helm,
   isReady,
   nodePods,
-  podAddress,
+  HEADLESS_ADDRESS,
   script,
 } from '../support/kvring.js';
 import type { ScenarioContext } from './context.js';
@@ -176,7 +176,7 @@ export async function tracingScenario(c: ScenarioContext): Promise<void> {
   t0 = Date.now();
   const run = await script(
     c.demo,
-    tracedRequestScript({ address: podAddress('demo-0'), otlp, traceId, spanId, key, value: 'traced' }),
+    tracedRequestScript({ address: HEADLESS_ADDRESS, otlp, traceId, spanId, key, value: 'traced' }),
     60_000,
   );
   expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });

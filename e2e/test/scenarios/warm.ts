@@ -20,10 +20,11 @@ const CLIENT_MODULE = '/app/client/dist/index.js';
 function skewedLoad(prefix: string, durationMs: number): string {
   return `
 import { KvClient } from '${CLIENT_MODULE}';
-const client = new KvClient(['demo.${DEMO_NS}.svc:50051'], { timeoutMs: 3000 });
+const client = new KvClient(['demo-peers.${DEMO_NS}.svc:50051'], { timeoutMs: 3000 });
 const keys = Array.from({ length: ${KEYS} }, (_, i) => '${prefix}:' + i);
 const value = Buffer.alloc(200, 7);
-for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => client.set(k, value)));
+const seed = async (k) => { for (let t = 1; ; t++) { try { return await client.set(k, value); } catch (e) { if (t >= 5) throw e; await new Promise((r) => setTimeout(r, 200 * t)); } } };
+for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map(seed));
 const cdf = []; let total = 0;
 for (let i = 0; i < keys.length; i++) total += 1 / (i + 1);
 for (let i = 0, s = 0; i < keys.length; i++) cdf.push((s += 1 / (i + 1) / total));
@@ -138,7 +139,10 @@ export async function warmScenario(c: ScenarioContext): Promise<void> {
         `(stopped: ${['done', 'bytes', 'time', 'disabled', 'failed'].find((x) => sum(m, 'kvring_warmup_stopped', `reason="${x}"`) === 1) ?? '?'})`,
     );
   }
-  const res = JSON.parse((await load).stdout) as { reads: number; writes: number; errors: number };
+  const done = await load;
+  // The load script's own failure, not a JSON parse error, is what to read.
+  expect({ code: done.code, stderr: done.stderr.replace(/^seeded\n/, '') }).toEqual({ code: 0, stderr: '' });
+  const res = JSON.parse(done.stdout) as { reads: number; writes: number; errors: number };
   r(`load: ${res.reads} reads, ${res.writes} writes, ${res.errors} errors`);
 
   expect(after.size).toBe(pods.length);
