@@ -56,7 +56,7 @@ async function rollTo(c: ScenarioContext, image: string): Promise<Rollout> {
 
 /** One rollout under load: the rates, then every acknowledged key read back. */
 async function rollUnderLoad(c: ScenarioContext, label: string, image: string): Promise<void> {
-  const r = (line: string) => c.report('10 upgrade', `${label}: ${line}`);
+  const r = (line: string) => c.report('13 upgrade', `${label}: ${line}`);
   const prefix = `e2e:upgrade:${label.replace(/\W+/g, '-')}:${Date.now().toString(36)}`;
   const load = script(
     c.demo,
@@ -98,7 +98,7 @@ async function rollUnderLoad(c: ScenarioContext, label: string, image: string): 
 export async function upgradeScenario(c: ScenarioContext): Promise<void> {
   if (!existsSync(OLD_IMAGE_ARCHIVE) && process.env.KVRING_E2E_OLD_NODE_IMAGE === undefined) {
     c.report(
-      '10 upgrade',
+      '13 upgrade',
       `skipped: no baseline image (${OLD_IMAGE_ARCHIVE}); build it with scripts/old-version/image.sh`,
     );
     return;

@@ -80,7 +80,7 @@ const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 export async function warmScenario(c: ScenarioContext): Promise<void> {
   const { demo } = c;
-  const r = (line: string) => c.report('10 warm', line);
+  const r = (line: string) => c.report('14 warm', line);
   const stamp = Date.now().toString(36);
   const pods = (await nodePods(demo)).map((p) => p.metadata.name).sort();
   expect(pods).toHaveLength(3);
